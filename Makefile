@@ -1,0 +1,53 @@
+# One command for the course, one for the tests (see README.md).
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+NB_SRC  := $(sort $(wildcard notebooks/[0-9]*.py))
+NB_IPYNB := $(NB_SRC:.py=.ipynb)
+export COURSE_LIB_DATA ?= $(abspath ../shared/data/pusht/pusht_cchi_v7_replay_lowdim.zarr)
+export SDL_VIDEODRIVER := dummy
+export MPLBACKEND := Agg
+
+.PHONY: setup course test lint pytest nbval notebooks lab reproduce bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11) on PATH"; exit 1; }
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -e .
+	touch $(STAMP)
+
+## The main job: run every notebook in order (full mode unless CI/COURSE_FAST is set), writing figures/.
+course: notebooks
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=3600 $(NB_IPYNB)
+
+## Every test: lint, the library's tests, then every notebook under nbval in fast mode.
+test: lint pytest nbval
+
+lint: setup
+	$(BIN)/ruff check course_lib tests notebooks benchmarks
+	$(BIN)/ruff format --check course_lib tests notebooks benchmarks
+
+pytest: setup
+	COURSE_FAST=1 $(BIN)/pytest -q tests
+
+notebooks: setup
+	$(BIN)/jupytext --to ipynb --quiet $(NB_SRC)
+
+nbval: notebooks
+	COURSE_FAST=1 $(BIN)/pytest -q --nbval-lax -p no:randomly $(NB_IPYNB)
+
+lab: notebooks
+	$(BIN)/jupyter lab notebooks/
+
+reproduce: setup
+	$(BIN)/python -m course_lib reproduce
+
+bench: setup
+	$(BIN)/python -m course_lib bench
+
+clean:
+	rm -rf $(VENV) notebooks/*.ipynb .pytest_cache .ruff_cache

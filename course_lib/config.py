@@ -1,0 +1,44 @@
+"""One place for run-time settings: fast mode, data and cache paths, device choice."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+#: Fast mode shrinks training in notebooks (CI sets ``CI``; students may set ``COURSE_FAST=1``).
+FAST: bool = bool(os.environ.get("CI")) or os.environ.get("COURSE_FAST", "") not in ("", "0")
+
+#: Project root when running from a checkout (used to find ``../shared`` and ``figures/``).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Where the notebooks and ``reproduce`` write figures and tables.
+FIGURES_DIR = Path(os.environ.get("COURSE_FIGURES", PROJECT_ROOT / "figures"))
+
+
+def cache_dir() -> Path:
+    """User cache directory for downloads, rendered images and runs (``$COURSE_LIB_CACHE``)."""
+    explicit = os.environ.get("COURSE_LIB_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "course_lib"
+
+
+def data_env_path() -> Path | None:
+    """The demonstration set named by ``$COURSE_LIB_DATA``, if set."""
+    value = os.environ.get("COURSE_LIB_DATA")
+    return Path(value) if value else None
+
+
+def device(name: str | torch.device = "auto") -> torch.device:
+    """Resolve ``"auto"`` to CUDA when present, else CPU; pass anything else through torch."""
+    if isinstance(name, torch.device):
+        return name
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+    return dev
