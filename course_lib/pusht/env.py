@@ -1,0 +1,150 @@
+"""PushT as a gymnasium environment (registered as ``"course_lib/PushT-v0"``, 300 steps).
+
+Action: the agent's target (x, y) in world pixels; targets outside [0, 512]^2 are clipped to it (the
+reference did not clip; its action space is that box). NaN, inf or a wrong shape raise ValueError.
+Reward: clip(coverage / 0.95, 0, 1); the episode terminates when coverage > 0.95.
+``info``: ``coverage``, ``is_success``, ``block_pose`` (x, y, angle), ``pos_agent``, ``vel_agent``,
+``goal_pose``, ``n_contacts`` (contact points per physics sub-step, rounded up, as the reference).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from course_lib.pusht import constants as C
+from course_lib.pusht.geometry import coverage, reward_from_coverage
+from course_lib.pusht.observations import Observation, observe
+from course_lib.pusht.physics import PushTWorld
+from course_lib.pusht.render import render_scene
+from course_lib.pusht.reset import legacy_reset_state
+
+RENDER_MODES: tuple[str | None, ...] = ("rgb_array", None)
+
+
+def validate_action(action: Any) -> np.ndarray:
+    """The action as float64 (2,) clipped to the world; ValueError if misshapen or non-finite."""
+    try:
+        arr = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"action must be 2 numbers (target x, y), got {action!r}") from exc
+    if arr.shape != (2,):
+        raise ValueError(f"action must have shape (2,) (target x, y), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"action must be finite, got {arr}")
+    return np.clip(arr, 0.0, float(C.WORLD_SIZE))
+
+
+def _position_box(n: int, dtype: type) -> spaces.Box:
+    low, high = C.POSITION_BOUNDS
+    return spaces.Box(low=low, high=high, shape=(n,), dtype=dtype)
+
+
+def observation_space(obs_type: str, render_size: int = C.RENDER_SIZE) -> spaces.Space:
+    """The gymnasium space of an observation kind (see ``observe``)."""
+    C.validate_obs_type(obs_type)
+    if obs_type == "state":
+        low, high = C.POSITION_BOUNDS
+        lows = np.array([low] * 4 + [0.0])
+        highs = np.array([high] * 4 + [2 * math.pi])
+        return spaces.Box(low=lows, high=highs, dtype=np.float64)
+    if obs_type == "keypoints":
+        return _position_box(C.KEYPOINT_OBS_DIM, np.float32)
+    pixels = spaces.Box(0, 255, shape=(render_size, render_size, 3), dtype=np.uint8)
+    if obs_type == "pixels":
+        return pixels
+    return spaces.Dict({"pixels": pixels, "agent_pos": _position_box(2, np.float32)})
+
+
+class PushTEnv(gym.Env):
+    """Push the T block onto the goal with a disc whose target position is the action.
+
+    ``legacy_reset=True`` sets start states in the order the demonstrations were recorded with, so
+    ``reset(seed=s)`` reproduces Diffusion Policy's start for seed s. ``reset(options={
+    "reset_to_state": raw5})`` sets a raw state in that same order (see ``reset.legacy_raw_state``
+    to start from an observed state instead).
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": C.CONTROL_HZ}
+
+    def __init__(
+        self,
+        obs_type: str = "state",
+        legacy_reset: bool = True,
+        render_size: int = C.RENDER_SIZE,
+        render_mode: str | None = "rgb_array",
+    ) -> None:
+        self.obs_type = C.validate_obs_type(obs_type)
+        if render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be one of {RENDER_MODES}, got {render_mode!r}")
+        if not isinstance(render_size, int) or render_size < 1:
+            raise ValueError(f"render_size must be a positive integer, got {render_size!r}")
+        self.legacy_reset = legacy_reset
+        self.render_size = render_size
+        self.render_mode = render_mode
+        self.observation_space = observation_space(obs_type, render_size)
+        self.action_space = spaces.Box(0.0, float(C.WORLD_SIZE), shape=(2,), dtype=np.float64)
+        self.world = PushTWorld()
+        self.latest_action: np.ndarray | None = None
+        self.n_contacts = 0
+
+    @property
+    def state(self) -> np.ndarray:
+        """The raw state [agent_x, agent_y, block_x, block_y, block_angle mod 2 pi] (copy)."""
+        return self.world.state
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Observation, dict[str, Any]]:
+        """Start an episode from ``options["reset_to_state"]`` or from the seeded random start.
+
+        Without a seed, the start seed is drawn from the environment's generator, so a seeded
+        reset followed by unseeded ones is a reproducible sequence.
+        """
+        super().reset(seed=seed)
+        options = options or {}
+        unknown = set(options) - {"reset_to_state"}
+        if unknown:
+            raise ValueError(f"unknown reset options {sorted(unknown)}; valid: ['reset_to_state']")
+        if "reset_to_state" in options:
+            raw = np.asarray(options["reset_to_state"], dtype=np.float64)
+        else:
+            start_seed = seed if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
+            raw = legacy_reset_state(start_seed)
+        self.world.set_state(raw, legacy=self.legacy_reset)
+        self.latest_action = None
+        self.n_contacts = 0
+        state = self.world.state
+        return observe(state, self.obs_type, self.render_size), self._info(state, coverage(state))
+
+    def step(self, action: Any) -> tuple[Observation, float, bool, bool, dict[str, Any]]:
+        """Hold the (clipped) target for 10 physics sub-steps; reward clip(coverage / 0.95, 0, 1)"""
+        target = validate_action(action)
+        self.latest_action = target
+        self.n_contacts = self.world.step(target)
+        state = self.world.state
+        cov = coverage(state)
+        obs = observe(state, self.obs_type, self.render_size)
+        reward = float(reward_from_coverage(cov))
+        return obs, reward, bool(cov > C.SUCCESS_COVERAGE), False, self._info(state, cov)
+
+    def _info(self, state: np.ndarray, cov: float) -> dict[str, Any]:
+        return {
+            "coverage": cov,
+            "is_success": bool(cov > C.SUCCESS_COVERAGE),
+            "block_pose": state[2:5].copy(),
+            "pos_agent": state[:2].copy(),
+            "vel_agent": self.world.agent_velocity,
+            "goal_pose": np.array(C.GOAL_POSE),
+            "n_contacts": self.n_contacts,
+        }
+
+    def render(self) -> np.ndarray | None:
+        """The scene at 512 x 512 with the last action marked by a red cross (None if no mode)."""
+        if self.render_mode is None:
+            return None
+        return render_scene(self.world.state, C.DISPLAY_SIZE, action=self.latest_action)
