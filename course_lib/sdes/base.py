@@ -1,0 +1,245 @@
+"""Plumbing shared by every forward SDE: time checks, broadcasting, state layout, random draws.
+
+Conventions used by all processes in :mod:`course_lib.sdes`:
+
+* ``t`` is a Python float or a tensor of shape ``()`` or ``(batch,)``; coefficients are computed in
+  float64 and cast to the dtype of the tensor they multiply.
+* A *state* is what the solvers integrate. For first-order processes (VP, VE) it is the data
+  itself, shape ``(batch, ..., d)``. For the phase-space processes (``"cld"``, ``"cld-hsm"``) it is
+  position and momentum/velocity concatenated on the last dimension, shape ``(batch, ..., 2 d)``
+  (``state_factor = 2``). Networks always output data-shaped tensors ``(batch, ..., d)``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+#: A time argument: a float, or a tensor of shape () or (batch,).
+TimeLike = float | Tensor
+#: ``net_fn(x_in, c_noise) -> output`` as used by :meth:`SDE.loss`.
+NetFn = Callable[[Tensor, Tensor], Tensor]
+
+#: Relative slack when checking ``t <= T`` (float32 grids round T up by about one ulp).
+_TIME_SLACK = 1e-6
+
+
+def randn(
+    shape: tuple[int, ...],
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Standard normal draws on ``device``, drawn where ``generator`` lives, then moved."""
+    source = generator.device if generator is not None else device
+    z = torch.randn(shape, generator=generator, device=source, dtype=dtype or torch.float32)
+    return z.to(device) if device is not None else z
+
+
+def rand(
+    shape: tuple[int, ...],
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Uniform draws on [0, 1), with the same generator/device rule as :func:`randn`."""
+    source = generator.device if generator is not None else device
+    u = torch.rand(shape, generator=generator, device=source, dtype=dtype or torch.float32)
+    return u.to(device) if device is not None else u
+
+
+def mean_over_data(values: Tensor) -> Tensor:
+    """Per-sample mean over every non-batch dimension: ``(batch, ...) -> (batch,)``."""
+    return values.reshape(values.shape[0], -1).mean(dim=1)
+
+
+class SDE(abc.ABC):
+    """A forward diffusion ``dX = f(X, t) dt + g(t) dW`` on [0, T] and its network parameterisation.
+
+    Subclasses implement the process (``drift``, ``diffusion``, ``prior_sample``), the network
+    parameterisation (``network_inputs``, ``score_from_output``, ``output_from_score``) and the
+    per-sample training ``loss``. ``state_factor`` is 2 when the state carries a momentum.
+    """
+
+    name: str = ""
+    state_factor: int = 1
+    #: Default time grid of :func:`course_lib.solvers.sample` for this process.
+    default_grid: str = "uniform"
+    #: Whether the samplers end with a denoising step by default (see ``solvers.sample``).
+    denoise_final_default: bool = False
+
+    def __init__(self, T: float, t_eps: float):
+        if not (math.isfinite(T) and math.isfinite(t_eps)):
+            raise ValueError(f"T and t_eps must be finite, got T={T}, t_eps={t_eps}")
+        if not 0.0 <= t_eps < T:
+            raise ValueError(f"need 0 <= t_eps < T, got t_eps={t_eps}, T={T}")
+        self.T = float(T)
+        self.t_eps = float(t_eps)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, T={self.T}, t_eps={self.t_eps})"
+
+    # ------------------------------------------------------------------ time handling
+    def time_tensor(self, t: TimeLike, *, batch: int | None = None, device=None) -> Tensor:
+        """Check ``t`` (within [0, T], shape () or (batch,)) and return it as a float64 tensor."""
+        if isinstance(t, Tensor):
+            if t.dim() > 1:
+                raise ValueError(
+                    f"t must be a float or a tensor of shape (batch,), got {tuple(t.shape)}"
+                )
+            if t.dim() == 1 and batch is not None and t.shape[0] != batch:
+                raise ValueError(f"t has {t.shape[0]} entries but the batch has {batch}")
+            if t.is_complex() or not t.is_floating_point():
+                raise ValueError(f"t must be a floating-point tensor, got dtype {t.dtype}")
+            tt = t.detach().to(torch.float64)
+        else:
+            tt = torch.tensor(float(t), dtype=torch.float64, device=device)
+        if not bool(torch.isfinite(tt).all()):
+            raise ValueError("t contains non-finite values")
+        lo, hi = float(tt.min()), float(tt.max())
+        if lo < 0.0 or hi > self.T * (1.0 + _TIME_SLACK):
+            raise ValueError(
+                f"t must lie in [0, T] = [0, {self.T}] for {self.name!r}; got [{lo}, {hi}]"
+            )
+        return tt.clamp(0.0, self.T)
+
+    @staticmethod
+    def broadcast(coef: Tensor, like: Tensor) -> Tensor:
+        """Reshape a coefficient of shape () or (batch,) to multiply ``like`` (batch, ...)."""
+        coef = coef.to(dtype=like.dtype, device=like.device)
+        if coef.dim() == 0:
+            return coef
+        return coef.reshape(coef.shape[0], *([1] * (like.dim() - 1)))
+
+    def batch_times(self, t: TimeLike, batch: int, like: Tensor) -> Tensor:
+        """``t`` as a tensor of shape (batch,) with the dtype and device of ``like``."""
+        tt = self.time_tensor(t, batch=batch, device=like.device)
+        return tt.expand(batch).to(dtype=like.dtype, device=like.device)
+
+    def sample_time(
+        self,
+        batch: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> Tensor:
+        """Training times, uniform on [t_eps, T], shape (batch,)."""
+        u = rand((batch,), generator=generator, device=device, dtype=torch.float64)
+        return (self.t_eps + (self.T - self.t_eps) * u).to(dtype)
+
+    # ------------------------------------------------------------------ state layout
+    def data_dim(self, state: Tensor) -> int:
+        """Size ``d`` of the data's last dimension; a state's last dim is ``d * state_factor``."""
+        if state.dim() < 2:
+            raise ValueError(f"states have shape (batch, ..., d); got {tuple(state.shape)}")
+        width = state.shape[-1]
+        if width % self.state_factor:
+            raise ValueError(
+                f"{self.name!r} states have last dim 2*d (position, momentum); got {width}"
+            )
+        return width // self.state_factor
+
+    def data_shape(self, state: Tensor) -> tuple[int, ...]:
+        """Shape of the data (and of network outputs) that goes with ``state``."""
+        return (*state.shape[:-1], self.data_dim(state))
+
+    def positions(self, state: Tensor) -> Tensor:
+        """The data (position) part of a state."""
+        return state[..., : self.data_dim(state)]
+
+    def momenta(self, state: Tensor) -> Tensor:
+        """The momentum/velocity part of a phase-space state."""
+        if self.state_factor == 1:
+            raise ValueError(f"{self.name!r} has no momentum: its state is the data itself")
+        return state[..., self.data_dim(state) :]
+
+    def lift(self, data_part: Tensor) -> Tensor:
+        """Place a data-shaped tensor where the noise enters the state (momentum slot for CLD)."""
+        if self.state_factor == 1:
+            return data_part
+        return torch.cat([torch.zeros_like(data_part), data_part], dim=-1)
+
+    def check_output(self, output: Tensor, state: Tensor) -> None:
+        """Raise unless ``output`` has the data shape that goes with ``state``."""
+        expected = self.data_shape(state)
+        if tuple(output.shape) != expected:
+            raise ValueError(
+                f"network output must have the data shape {expected}, got {tuple(output.shape)}"
+            )
+
+    def initial_state(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The state at t = 0 for data ``x0`` (momentum drawn from its initial law for CLD)."""
+        return x0
+
+    # ------------------------------------------------------------------ the process
+    @abc.abstractmethod
+    def drift(self, x: Tensor, t: TimeLike) -> Tensor:
+        """Forward drift f(x, t), same shape as the state ``x``."""
+
+    @abc.abstractmethod
+    def diffusion(self, t: TimeLike) -> Tensor:
+        """Scalar diffusion g(t) (acting on the momentum only for phase-space processes)."""
+
+    @abc.abstractmethod
+    def prior_sample(
+        self,
+        shape: tuple[int, ...],
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> Tensor:
+        """Draw the state at T from the prior; ``shape`` is the DATA shape (batch, ..., d)."""
+
+    # ------------------------------------------------------------------ network parameterisation
+    @abc.abstractmethod
+    def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """``(x_in, c_noise)``: network input of the state's shape and a (batch,) noise code."""
+
+    @abc.abstractmethod
+    def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
+        """Turn a data-shaped network output into what the solvers' ``score_fn`` returns."""
+
+    @abc.abstractmethod
+    def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
+        """Inverse of :meth:`score_from_output`: the output an ideal network would produce."""
+
+    @abc.abstractmethod
+    def loss(
+        self,
+        net_fn: NetFn,
+        x0: Tensor,
+        generator: torch.Generator | None = None,
+        t: TimeLike | None = None,
+    ) -> Tensor:
+        """Per-sample training loss, shape (batch,), mean over the data elements.
+
+        ``t`` defaults to :meth:`sample_time`; pass a float or (batch,) tensor to evaluate the loss
+        at chosen times (loss-versus-time plots, tests against closed forms).
+        """
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def _check_data(self, x0: Tensor) -> None:
+        if not isinstance(x0, Tensor) or x0.dim() < 1 or x0.shape[0] == 0:
+            raise ValueError("x0 must be a tensor of shape (batch, ...) with batch >= 1")
+        if not x0.is_floating_point():
+            raise ValueError(f"x0 must be floating point, got {x0.dtype}")
+
+    def _loss_times(
+        self, x0: Tensor, t: TimeLike | None, generator: torch.Generator | None
+    ) -> Tensor:
+        batch = x0.shape[0]
+        if t is None:
+            return self.sample_time(batch, generator=generator, device=x0.device, dtype=x0.dtype)
+        return self.batch_times(t, batch, x0)
+
+    def _run_net(self, net_fn: NetFn, state: Tensor, t: Tensor) -> Tensor:
+        x_in, c_noise = self.network_inputs(state, t)
+        output = net_fn(x_in, c_noise)
+        self.check_output(output, state)
+        return output

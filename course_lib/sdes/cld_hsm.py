@@ -1,0 +1,176 @@
+"""Critically damped Langevin diffusion done right (Dockhorn, Vahdat & Kreis 2022, "CLD-SGM").
+
+Phase space u = (x, v), per data dimension, mass M, friction Gamma, time scale beta:
+    dx = beta M^-1 v dt,  dv = (-beta x - Gamma beta M^-1 v) dt + sqrt(2 Gamma beta) dW
+    i.e. du = F u dt + (0, sqrt(2 Gamma beta)) dW,  F = beta [[0, 1/M], [-1, -Gamma/M]].
+Critical damping Gamma^2 = 4M gives F a double eigenvalue lam = -beta Gamma / (2M), so the kernel is
+closed-form (:mod:`course_lib.sdes.critical`). With v_0 ~ N(0, v0_var_factor * M):
+    u_t | x_0 ~ N((m_x(t) x_0, m_v(t) x_0), Sigma(t)),  (m_x, m_v) = first column of e^{Ft},
+    Sigma(t) = v0_var_factor M e^{Ft} e_2 e_2^T e^{F^T t}
+               + int_0^t e^{Fs} diag(0, 2 Gamma beta) e^{F^T s} ds.
+The stationary law, used as the prior, is N(0, I) x N(0, M I).
+
+Hybrid score matching: u_t = mean + L eps with L the Cholesky factor of Sigma(t); the conditional
+velocity score is -eps_v / L_vv with L_vv = sqrt(Sigma_vv - Sigma_xv^2 / Sigma_xx). The network sees
+the whole state and predicts eps_v; score_v = -eps_theta / L_vv; loss ||eps_v - eps_theta||^2.
+Reverse SDE in reverse time tau = T - t (only the velocity score of the joint density is needed):
+    dx = -beta M^-1 v dtau,
+    dv = (beta x + Gamma beta M^-1 v + 2 Gamma beta s_v) dtau + sqrt(2 Gamma beta) dW;
+the probability-flow ODE has Gamma beta s_v instead of 2 Gamma beta s_v and no noise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from course_lib.sdes.base import SDE, NetFn, TimeLike, mean_over_data, randn
+from course_lib.sdes.critical import Matrix2, critical_expm, critical_noise_cov
+
+
+class CLDHSM(SDE):
+    """Dockhorn et al.'s CLD with hybrid score matching; ``score_fn`` returns the velocity score."""
+
+    name = "cld-hsm"
+    state_factor = 2
+
+    def __init__(
+        self,
+        *,
+        M: float = 0.25,
+        Gamma: float = 1.0,
+        beta: float = 4.0,
+        v0_var_factor: float = 0.04,
+        T: float = 1.0,
+        t_eps: float = 1e-3,
+    ):
+        if M <= 0 or Gamma <= 0 or beta <= 0 or v0_var_factor < 0:
+            raise ValueError("need M, Gamma, beta > 0 and v0_var_factor >= 0")
+        if not math.isclose(Gamma**2, 4 * M, rel_tol=1e-9):
+            raise ValueError(
+                f"the closed-form kernel needs critical damping Gamma^2 = 4M; got Gamma={Gamma}, "
+                f"M={M}"
+            )
+        super().__init__(T=T, t_eps=t_eps)
+        self.M, self.Gamma, self.beta = float(M), float(Gamma), float(beta)
+        self.v0_var_factor = float(v0_var_factor)
+        #: Forward drift matrix F per dimension.
+        self.F: Matrix2 = ((0.0, beta / M), (-beta, -Gamma * beta / M))
+        #: Drift matrix of the linear part of the reverse SDE used by SSCS (see ``sscs_linear``).
+        self.F_reverse: Matrix2 = ((0.0, -beta / M), (beta, -Gamma * beta / M))
+        #: Squared diffusion on the velocity, 2 Gamma beta.
+        self.q = 2.0 * Gamma * beta
+
+    def _out(self, value: Tensor, t: TimeLike) -> Tensor:
+        return value.to(t.dtype) if isinstance(t, Tensor) else value
+
+    # ------------------------------------------------------------------ closed-form kernel
+    def kernel_mean_coeffs(self, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """(m_x, m_v): E[x_t | x_0] = m_x x_0, E[v_t | x_0] = m_v x_0 (v_0 has mean 0)."""
+        e11, _, e21, _ = critical_expm(self.F, self.time_tensor(t))
+        return self._out(e11, t), self._out(e21, t)
+
+    def kernel_cov(self, t: TimeLike) -> tuple[Tensor, Tensor, Tensor]:
+        """(Sigma_xx, Sigma_xv, Sigma_vv) of u_t given x_0, with v_0 ~ N(0, v0_var_factor M)."""
+        tt = self.time_tensor(t)
+        _, e12, _, e22 = critical_expm(self.F, tt)
+        c11, c12, c22 = critical_noise_cov(self.F, self.q, tt)
+        v0 = self.v0_var_factor * self.M
+        return (
+            self._out(c11 + v0 * e12**2, t),
+            self._out(c12 + v0 * e12 * e22, t),
+            self._out(c22 + v0 * e22**2, t),
+        )
+
+    def kernel_cholesky(self, t: TimeLike) -> tuple[Tensor, Tensor, Tensor]:
+        """(L_xx, L_vx, L_vv): lower Cholesky factor of Sigma(t) (L_vv = sqrt(Sigma_vv) at t=0)."""
+        sxx, sxv, svv = self.kernel_cov(self.time_tensor(t))
+        positive = sxx > 0
+        safe = torch.where(positive, sxx, torch.ones_like(sxx))
+        lxx = torch.sqrt(sxx)
+        lvx = torch.where(positive, sxv / torch.sqrt(safe), torch.zeros_like(sxv))
+        lvv = torch.sqrt(torch.where(positive, svv - sxv**2 / safe, svv))
+        return self._out(lxx, t), self._out(lvx, t), self._out(lvv, t)
+
+    def sscs_linear(self, h: float) -> tuple[tuple[float, float, float, float], tuple[float, ...]]:
+        """Exact step of length h of du = F_reverse u dtau + (0, sqrt(2 Gamma beta)) dW.
+
+        Returns the entries (e11, e12, e21, e22) of e^{F_reverse h} and the noise covariance
+        (C11, C12, C22); this linear part of the reverse SDE keeps the prior N(0, 1) x N(0, M).
+        """
+        hh = torch.tensor(float(h), dtype=torch.float64)
+        expm = tuple(float(e) for e in critical_expm(self.F_reverse, hh))
+        cov = tuple(float(c) for c in critical_noise_cov(self.F_reverse, self.q, hh))
+        return expm, cov
+
+    # ------------------------------------------------------------------ the process
+    def drift(self, x: Tensor, t: TimeLike) -> Tensor:
+        """f(x, v) = (beta v / M, -beta x - Gamma beta v / M)."""
+        self.time_tensor(t, batch=x.shape[0])
+        pos, vel = self.positions(x), self.momenta(x)
+        return torch.cat(
+            [self.beta / self.M * vel, -self.beta * pos - self.Gamma * self.beta / self.M * vel],
+            dim=-1,
+        )
+
+    def diffusion(self, t: TimeLike) -> Tensor:
+        """g = sqrt(2 Gamma beta), on the velocity only."""
+        tt = self.time_tensor(t)
+        return self._out(torch.full_like(tt, math.sqrt(self.q)), t)
+
+    def initial_state(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """(x_0, v_0) with v_0 ~ N(0, v0_var_factor M)."""
+        v0 = randn(tuple(x0.shape), generator=generator, device=x0.device, dtype=x0.dtype)
+        return torch.cat([x0, math.sqrt(self.v0_var_factor * self.M) * v0], dim=-1)
+
+    def prior_sample(self, shape, generator=None, device=None, dtype=None) -> Tensor:
+        """The stationary law: x ~ N(0, I), v ~ N(0, M I); returns (batch, ..., 2 d)."""
+        shape = tuple(shape)
+        z = randn((*shape[:-1], 2 * shape[-1]), generator=generator, device=device, dtype=dtype)
+        scale = torch.ones(2 * shape[-1], dtype=z.dtype, device=z.device)
+        scale[shape[-1] :] = math.sqrt(self.M)
+        return z * scale
+
+    def perturb(
+        self, x0: Tensor, t: TimeLike, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Draw u_t = mean(x_0) + L eps; returns (state, eps) with eps of the state's shape."""
+        tt = self.time_tensor(t, batch=x0.shape[0], device=x0.device)
+        shape = (*x0.shape[:-1], 2 * x0.shape[-1])
+        eps = randn(shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        d = x0.shape[-1]
+        eps_x, eps_v = eps[..., :d], eps[..., d:]
+        mx, mv = (self.broadcast(c, x0) for c in self.kernel_mean_coeffs(tt))
+        lxx, lvx, lvv = (self.broadcast(c, x0) for c in self.kernel_cholesky(tt))
+        pos = mx * x0 + lxx * eps_x
+        vel = mv * x0 + lvx * eps_x + lvv * eps_v
+        return torch.cat([pos, vel], dim=-1), eps
+
+    # ------------------------------------------------------------------ parameterisation
+    def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """x_in = (x_t, v_t), c_noise = t."""
+        self.data_dim(state)
+        return state, self.batch_times(t, state.shape[0], state)
+
+    def _lvv(self, state: Tensor, t: TimeLike) -> Tensor:
+        tt = self.time_tensor(t, batch=state.shape[0], device=state.device)
+        return self.broadcast(self.kernel_cholesky(tt)[2], state)
+
+    def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
+        """Velocity score s_v = -eps_theta / L_vv(t)."""
+        self.check_output(output, state)
+        return -output / self._lvv(state, t)
+
+    def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
+        """eps_v = -L_vv(t) s_v."""
+        return -self._lvv(state, t) * score
+
+    def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
+        """Hybrid score matching, lambda = L_vv^2: ||eps_v - eps_theta(u_t, t)||^2, data mean."""
+        self._check_data(x0)
+        tt = self._loss_times(x0, t, generator)
+        state, eps = self.perturb(x0, tt, generator)
+        output = self._run_net(net_fn, state, tt)
+        return mean_over_data((output - self.momenta(eps)) ** 2)
