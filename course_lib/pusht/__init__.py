@@ -23,6 +23,7 @@ from course_lib.pusht.env import PushTEnv
 from course_lib.pusht.geometry import coverage, coverage_batch, keypoints
 from course_lib.pusht.observations import observe
 from course_lib.pusht.render import render_scene
+from course_lib.pusht.replay import replay
 from course_lib.pusht.reset import legacy_landing_state, legacy_raw_state, legacy_reset_state
 
 ENV_ID = "course_lib/PushT-v0"
@@ -53,4 +54,5 @@ __all__ = [
     "legacy_reset_state",
     "observe",
     "render_scene",
+    "replay",
 ]

@@ -16,6 +16,9 @@ from course_lib.pusht import constants as C
 from course_lib.pusht.env import PushTEnv
 from course_lib.pusht.render import render_scene
 
+#: Default side of the frames rendered for animations.
+GIF_SIZE: int = 256
+
 
 def _stack(observations: list[Any]) -> Any:
     """Stack per-environment observations: arrays along axis 0, dicts key by key."""
@@ -107,11 +110,11 @@ class EnvBatch:
         """Raw states (n, 5)."""
         return np.stack([env.state for env in self.envs])
 
-    def frames(self, size: int = C.RENDER_SIZE, mark_actions: bool = True) -> np.ndarray:
-        """Rendered scenes (n, size, size, 3) uint8, with the last actions marked (for GIFs)."""
-        return np.stack(
-            [
-                render_scene(env.state, size, env.latest_action if mark_actions else None)
-                for env in self.envs
-            ]
-        )
+    def frame(self, i: int, size: int = GIF_SIZE, mark_action: bool = True) -> np.ndarray:
+        """Rendered scene of environment ``i`` (size, size, 3) uint8, last action marked."""
+        env = self.envs[i]
+        return render_scene(env.state, size, env.latest_action if mark_action else None)
+
+    def frames(self, size: int = GIF_SIZE, mark_actions: bool = True) -> np.ndarray:
+        """Rendered scenes of all environments (n, size, size, 3) uint8 (for GIFs)."""
+        return np.stack([self.frame(i, size, mark_actions) for i in range(self.n)])

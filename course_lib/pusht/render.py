@@ -19,6 +19,8 @@ import pygame  # noqa: E402
 from course_lib.pusht import constants as C  # noqa: E402
 from course_lib.pusht.geometry import block_polygons  # noqa: E402
 
+#: Bumped whenever the drawing changes, so caches of rendered frames are invalidated.
+RENDER_VERSION: int = 1
 #: Supersampling factor for frames smaller than the world.
 SUPERSAMPLE: int = 4
 _GOAL_POLYGONS = block_polygons(np.asarray(C.GOAL_POSE))
