@@ -316,7 +316,7 @@ def load_pusht(path: str | os.PathLike | None = None, download: bool = True) -> 
     if not download:
         raise DataNotFoundError(_not_found_message(tried, "disabled (download=False)"))
     try:
-        store = download_pusht()
+        store = download_pusht(url=PUSHT_ARCHIVE_URL, sha256=PUSHT_ARCHIVE_SHA256)
     except (OSError, ValueError) as exc:
         raise DataNotFoundError(_not_found_message(tried, f"failed ({exc})")) from exc
     return read_pusht_store(store)
