@@ -1,0 +1,195 @@
+"""Command line: ``python -m course_lib {train,evaluate,reproduce,bench} --help``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from course_lib import sdes
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train a diffusion policy (resumes when the run directory has a checkpoint)"
+    )
+    p.add_argument("--sde", choices=sdes.NAMES, default="vp")
+    p.add_argument("--obs", choices=("keypoints", "state", "pixels"), default="keypoints")
+    p.add_argument(
+        "--decoder", default=None, help="decoder size: course, tiny, paper, unet, unet-small"
+    )
+    p.add_argument("--horizon", type=int, default=None, help="predicted chunk length (paper: 8)")
+    p.add_argument("--n-action-steps", type=int, default=None, help="targets executed per call")
+    p.add_argument("--action-kind", choices=("absolute", "delta"), default=None)
+    p.add_argument(
+        "--steps", type=int, default=None, help="optimisation steps (default: course recipe)"
+    )
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."
+    )
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--run-dir", type=Path, default=None, help="default: runs/<sde>-<obs>")
+    p.add_argument(
+        "--fresh", action="store_true", help="ignore an existing checkpoint in the run directory"
+    )
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="evaluate a checkpoint on the PushT test seeds")
+    p.add_argument(
+        "checkpoint", help="a policy.pt / checkpoint.pt path, or a shipped name (vp, ve, cld, ...)"
+    )
+    p.add_argument("--solver", default=None, help="euler, heun, em (plus sscs for cld-hsm)")
+    p.add_argument("--steps", type=int, default=None, help="solver steps N")
+    p.add_argument("--episodes", type=int, default=50, help="first N of seeds 100000..100049")
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--gif-dir", type=Path, default=None)
+    p.add_argument("--gifs", type=int, default=0, help="number of rollouts saved as GIF")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="train VP, VE, CLD (and the corrected processes) and write Table 1"
+    )
+    p.add_argument("--sdes", nargs="+", default=None, help="subset of SDEs (default: all five)")
+    p.add_argument(
+        "--retrain", action="store_true", help="train again even when a run has finished"
+    )
+    p.add_argument("--runs", type=Path, default=Path("runs"), help="where training runs live")
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
+    p.add_argument(
+        "--ship", action="store_true", help="copy the trained policies into course_lib/pretrained"
+    )
+    p.add_argument("--device", default="auto")
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="print training samples/s and chunk latency per solver")
+    p.add_argument("--seconds", type=float, default=5.0, help="time per training measurement")
+    p.add_argument("--device", default="auto")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from course_lib.recipes import course_recipe
+    from course_lib.train import train
+
+    policy_cfg, train_cfg = course_recipe(args.sde, steps=args.steps)
+    policy_changes = {
+        "obs_type": args.obs,
+        "decoder": args.decoder,
+        "horizon": args.horizon,
+        "n_action_steps": args.n_action_steps,
+        "action_kind": args.action_kind,
+    }
+    policy_cfg = dataclasses.replace(
+        policy_cfg, **{k: v for k, v in policy_changes.items() if v is not None}
+    )
+    train_changes = {
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "seed": args.seed,
+        "device": args.device,
+        "num_threads": args.threads,
+    }
+    train_cfg = dataclasses.replace(
+        train_cfg, **{k: v for k, v in train_changes.items() if v is not None}
+    )
+    run_dir = args.run_dir or Path("runs") / f"{args.sde}-{args.obs}"
+    command = "python -m course_lib " + shlex.join(sys.argv[1:])
+    result = train(
+        policy_cfg,
+        train_cfg,
+        run_dir,
+        resume=not args.fresh,
+        progress=not args.no_progress,
+        metadata={"command": command},
+    )
+    last = result.history[-1] if result.history else {}
+    print(
+        json.dumps({"run_dir": str(run_dir), "seconds": round(result.seconds, 1), **last}, indent=2)
+    )
+    return 0
+
+
+def _load_policy(name_or_path: str, device: str):
+    from course_lib.policy import DiffusionPolicy, load_pretrained, pretrained_names
+
+    if name_or_path in pretrained_names():
+        return load_pretrained(name_or_path, device=device)
+    return DiffusionPolicy.load(name_or_path, device=device)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from course_lib.evaluate import evaluate
+    from course_lib.pusht import TEST_SEEDS
+
+    policy = _load_policy(args.checkpoint, args.device)
+    if not 1 <= args.episodes <= len(TEST_SEEDS):
+        raise SystemExit(f"--episodes must be in [1, {len(TEST_SEEDS)}]")
+    result = evaluate(
+        policy,
+        list(TEST_SEEDS)[: args.episodes],
+        args.solver,
+        args.steps,
+        sample_seed=args.sample_seed,
+        gif_dir=args.gif_dir,
+        gif_episodes=args.gifs,
+        progress=not args.no_progress,
+    )
+    summary = {k: v for k, v in result.items() if not k.startswith("episode_") and k != "seeds"}
+    print(json.dumps(summary, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def _cmd_reproduce(args: argparse.Namespace) -> int:
+    from course_lib.reproduce import reproduce
+
+    reproduce(
+        sdes_to_run=args.sdes,
+        runs=args.runs,
+        retrain=args.retrain,
+        episodes=args.episodes,
+        steps=args.steps,
+        ship=args.ship,
+        device=args.device,
+    )
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from course_lib.bench import run_bench
+
+    run_bench(seconds=args.seconds, device=args.device)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_train, _add_evaluate, _add_reproduce, _add_bench):
+        add(sub)
+    args = parser.parse_args(argv)
+    handlers = {
+        "train": _cmd_train,
+        "evaluate": _cmd_evaluate,
+        "reproduce": _cmd_reproduce,
+        "bench": _cmd_bench,
+    }
+    return handlers[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

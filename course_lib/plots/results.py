@@ -1,0 +1,85 @@
+"""Figures of the results: Table 1 as grouped bars, loss curves like the paper's Figures 2-5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+SDE_COLORS = {
+    "vp": "#1f77b4",
+    "ve": "#d62728",
+    "cld": "#2ca02c",
+    "ve-edm": "#ff7f0e",
+    "cld-hsm": "#9467bd",
+}
+SOLVER_ORDER = ("euler", "heun", "em", "sscs")
+
+
+def table_bars_figure(
+    results: dict[str, dict[str, dict[str, Any]]],
+    paper: dict[str, dict[str, float]],
+    correction_of: dict[str, str] | None = None,
+) -> plt.Figure:
+    """Mean score per (SDE, solver) as bars, the paper's value of the same cell as a black tick."""
+    inverse = {v: k for k, v in (correction_of or {}).items()}
+    labels, ours, theirs, colors = [], [], [], []
+    for sde, cells in results.items():
+        for solver in SOLVER_ORDER:
+            if solver not in cells:
+                continue
+            labels.append(f"{sde.upper()}\n{solver}")
+            ours.append(cells[solver]["mean_score"])
+            theirs.append(paper.get(inverse.get(sde, sde), {}).get(solver, np.nan))
+            colors.append(SDE_COLORS.get(sde, "grey"))
+    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(labels)), 3.6))
+    x = np.arange(len(labels))
+    ax.bar(x, ours, color=colors, alpha=0.85, label="this course")
+    ax.scatter(
+        x,
+        theirs,
+        marker="_",
+        s=600,
+        color="black",
+        linewidths=2.5,
+        label="paper, Table 1",
+        zorder=3,
+    )
+    ax.axhline(0.95, color="grey", lw=0.8, ls=":")
+    ax.set_xticks(x, labels, fontsize=8)
+    ax.set_ylim(0, 1.02)
+    ax.set_ylabel("mean score (max coverage reward)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("PushT, 50 test seeds")
+    fig.tight_layout()
+    return fig
+
+
+def _smooth(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
+    out, last = np.empty_like(values), values[0]
+    for i, v in enumerate(values):
+        last = weight * last + (1 - weight) * v
+        out[i] = last
+    return out
+
+
+def loss_curves_figure(histories: dict[str, dict[str, list[float]]]) -> plt.Figure:
+    """Smoothed training and validation loss per SDE on a log scale (paper Figures 2-5)."""
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for sde, h in histories.items():
+        steps = np.asarray(h["step"])
+        color = SDE_COLORS.get(sde, None)
+        ax.plot(
+            steps, _smooth(np.asarray(h["train_loss"])), color=color, label=f"{sde.upper()} train"
+        )
+        val = np.asarray(h["val_loss"])
+        if np.isfinite(val).any():
+            ax.plot(steps, _smooth(val), color=color, ls="--", label=f"{sde.upper()} validation")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimisation step")
+    ax.set_ylabel("loss (each SDE's own objective)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    return fig

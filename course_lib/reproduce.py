@@ -1,0 +1,226 @@
+"""Table 1 of the paper reproduced side by side, then the corrected processes beside it.
+
+``reproduce()`` trains every SDE with the course recipe (a finished run is reused unless
+``retrain``), evaluates each (SDE, solver) cell on the PushT test seeds (results cached as JSON in
+the run directory), and writes ``figures/table1.{md,json,png}``, ``figures/table1_corrected.{md,json}``
+and the loss-curve figures.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from course_lib import config
+from course_lib.evaluate import evaluate
+from course_lib.plots import save_figure
+from course_lib.plots.results import loss_curves_figure, table_bars_figure
+from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy
+from course_lib.pusht import TEST_SEEDS
+from course_lib.recipes import CORRECTED_SDES, PAPER_SDES, TABLE_SOLVERS, course_recipe
+from course_lib.train import read_loss_csv, train
+
+#: The paper's Table 1 (average goal coverage, N = 50 episodes).
+PAPER_TABLE1: dict[str, dict[str, float]] = {
+    "vp": {"euler": 0.780, "heun": 0.786, "em": 0.802},
+    "ve": {"euler": 0.108, "heun": 0.105, "em": 0.524},
+    "cld": {"euler": 0.405, "em": 0.311},
+}
+
+#: Which corrected process replaces which of the paper's rows (VP needs no correction).
+CORRECTION_OF = {"vp": "vp", "ve": "ve-edm", "cld": "cld-hsm"}
+
+SOLVER_LABEL = {"euler": "Euler", "heun": "Heun", "em": "Euler-Maruyama", "sscs": "SSCS"}
+
+
+def run_dir_for(runs: Path, sde: str) -> Path:
+    return Path(runs) / f"{sde}-keypoints"
+
+
+def ensure_trained(
+    sde: str, runs: Path, *, retrain: bool = False, steps: int | None = None, device: str = "auto"
+) -> Path:
+    """Train ``sde`` with the course recipe unless a finished run exists; returns its policy path."""
+    run_dir = run_dir_for(runs, sde)
+    policy_path = run_dir / "policy.pt"
+    if policy_path.exists() and not retrain:
+        return policy_path
+    policy_cfg, train_cfg = course_recipe(sde, steps=steps)
+    train_cfg.device = device
+    command = f"python -m course_lib reproduce --sdes {sde}" + (
+        f" --steps {steps}" if steps else ""
+    )
+    train(policy_cfg, train_cfg, run_dir, resume=not retrain, metadata={"command": command})
+    return policy_path
+
+
+def evaluate_cell(
+    policy: DiffusionPolicy,
+    run_dir: Path,
+    solver: str,
+    steps: int,
+    episodes: int,
+    *,
+    refresh: bool = False,
+) -> dict[str, Any]:
+    """Evaluate one cell, caching the result as ``eval_<solver><steps>_<episodes>.json``."""
+    cache = run_dir / f"eval_{solver}{steps}_{episodes}.json"
+    if cache.exists() and not refresh:
+        return json.loads(cache.read_text())
+    result = evaluate(policy, list(TEST_SEEDS)[:episodes], solver, steps)
+    cache.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _cell(result: dict[str, Any]) -> dict[str, Any]:
+    keep = (
+        "mean_score",
+        "success_rate",
+        "mean_final_coverage",
+        "smoothness",
+        "latency_ms",
+        "steps",
+    )
+    return {k: result[k] for k in keep}
+
+
+def reproduce(
+    sdes_to_run: Sequence[str] | None = None,
+    runs: Path = Path("runs"),
+    *,
+    retrain: bool = False,
+    episodes: int = 50,
+    steps: int | None = None,
+    ship: bool = False,
+    device: str = "auto",
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Train, evaluate and write the tables; returns ``results[sde][solver] -> metrics``."""
+    names = list(sdes_to_run or (*PAPER_SDES, *CORRECTED_SDES))
+    unknown = sorted(set(names) - set(TABLE_SOLVERS))
+    if unknown:
+        raise ValueError(f"no table entry for {unknown}; choose from {sorted(TABLE_SOLVERS)}")
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for sde in names:
+        policy_path = ensure_trained(sde, runs, retrain=retrain, steps=steps, device=device)
+        policy = DiffusionPolicy.load(policy_path, device=device)
+        results[sde] = {
+            solver: _cell(
+                evaluate_cell(policy, policy_path.parent, solver, n, episodes, refresh=retrain)
+            )
+            for solver, n in TABLE_SOLVERS[sde].items()
+        }
+        if ship:
+            ship_policy(policy_path, sde)
+    previous = load_results()
+    merged = {**previous, **results}
+    write_tables(merged, episodes)
+    histories = {
+        sde: read_loss_csv(run_dir_for(runs, sde) / "loss.csv")
+        for sde in merged
+        if (run_dir_for(runs, sde) / "loss.csv").exists()
+    }
+    if histories:
+        write_loss_figures(histories)
+    return merged
+
+
+def ship_policy(policy_path: Path, name: str) -> Path:
+    """Copy a trained policy into the package so ``course_lib.pretrained(name)`` finds it."""
+    PRETRAINED_DIR.mkdir(exist_ok=True)
+    target = PRETRAINED_DIR / f"{name}.pt"
+    shutil.copyfile(policy_path, target)
+    return target
+
+
+def load_results(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+    """The results behind the last written tables (``figures/table1_corrected.json``), if any."""
+    path = path or config.FIGURES_DIR / "table1_corrected.json"
+    if not path.exists():
+        return {}
+    return json.loads(path.read_text())["results"]
+
+
+def _rows(
+    results: dict, sdes: Iterable[str]
+) -> list[tuple[str, str, dict[str, Any], float | None]]:
+    rows = []
+    for sde in sdes:
+        paper_row = next((p for p, c in CORRECTION_OF.items() if c == sde), sde)
+        for solver, cell in results.get(sde, {}).items():
+            rows.append((sde, solver, cell, PAPER_TABLE1.get(paper_row, {}).get(solver)))
+    return rows
+
+
+def _markdown(rows, title: str, episodes: int) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        f"Mean score (mean over {episodes} test episodes, seeds 100000.., of the max coverage reward), "
+        "beside the paper's Table 1 (average goal coverage). Success = coverage > 0.95 reached; "
+        "smoothness = mean squared jerk of the executed targets (px^2); latency per action chunk.",
+        "",
+        "| SDE | solver | N | ours: score | paper | success | final coverage | smoothness | latency ms |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for sde, solver, cell, paper in rows:
+        paper_s = f"{paper:.3f}" if paper is not None else "–"
+        lines.append(
+            f"| {sde.upper()} | {SOLVER_LABEL[solver]} | {cell['steps']} | **{cell['mean_score']:.3f}** | {paper_s} "
+            f"| {cell['success_rate']:.0%} | {cell['mean_final_coverage']:.3f} | {cell['smoothness']:.1f} "
+            f"| {cell['latency_ms']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(results: dict[str, dict[str, dict[str, Any]]], episodes: int = 50) -> list[Path]:
+    """Write table1 (the paper's processes) and table1_corrected (all) as Markdown, JSON and a bar chart."""
+    out = config.FIGURES_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, sdes, title in (
+        (
+            "table1",
+            [s for s in PAPER_SDES if s in results],
+            "Table 1 reproduced (the paper's formulation)",
+        ),
+        (
+            "table1_corrected",
+            [s for s in (*PAPER_SDES, *CORRECTED_SDES) if s in results],
+            "Table 1 with the corrected processes (VE-EDM, CLD-HSM) beside the paper's",
+        ),
+    ):
+        if not sdes:
+            continue
+        rows = _rows(results, sdes)
+        (out / f"{stem}.md").write_text(_markdown(rows, title, episodes))
+        payload = {
+            "episodes": episodes,
+            "paper": PAPER_TABLE1,
+            "results": {s: results[s] for s in sdes},
+        }
+        (out / f"{stem}.json").write_text(json.dumps(payload, indent=2))
+        written += [out / f"{stem}.md", out / f"{stem}.json"]
+        written.append(
+            save_figure(
+                table_bars_figure(payload["results"], PAPER_TABLE1, CORRECTION_OF), f"{stem}.png"
+            )
+        )
+    return written
+
+
+def write_loss_figures(histories: dict[str, dict[str, list[float]]]) -> list[Path]:
+    """Loss curves in the manner of the paper's Figures 2-5: VP alone, then the score-matching SDEs."""
+    groups = {
+        "loss_vp": ["vp"],
+        "loss_ve_cld": ["ve", "cld"],
+        "loss_corrected": list(CORRECTED_SDES),
+    }
+    written = []
+    for stem, sdes in groups.items():
+        chosen = {s: histories[s] for s in sdes if s in histories}
+        if chosen:
+            written.append(save_figure(loss_curves_figure(chosen), f"{stem}.png"))
+    return written
