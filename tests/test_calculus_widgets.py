@@ -1,0 +1,102 @@
+"""Every slider of notebooks 01-05 at its minimum, middle and maximum; numbers behind figures."""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import matplotlib
+import numpy as np
+import pytest
+import torch
+
+from course_lib import toy
+from course_lib.plots import calculus as figures
+from course_lib.widgets import CallbackError, calculus
+
+matplotlib.use("Agg")
+torch.set_num_threads(1)  # two shared cores: one thread is ten times faster here
+
+
+def _control_values(control: widgets.ValueWidget) -> list:
+    """Minimum, middle and maximum of a slider (log sliders in exponent space); every option."""
+    if isinstance(control, widgets.Dropdown):
+        return (
+            [value for _, value in control.options]
+            if isinstance(control.options[0], tuple)
+            else list(control.options)
+        )
+    if isinstance(control, widgets.FloatLogSlider):
+        exponents = [control.min, (control.min + control.max) / 2, control.max]
+        return [control.base**e for e in exponents]
+    middle = (control.min + control.max) / 2
+    if isinstance(control, widgets.IntSlider):
+        middle = int(round(middle))
+    return [control.min, middle, control.max]
+
+
+@pytest.mark.parametrize("builder", calculus.BUILDERS, ids=lambda b: b.__name__)
+def test_every_control_at_its_extremes_draws_a_figure(builder):
+    app = builder()
+    assert app.last_error is None, f"{builder.__name__} failed at its defaults: {app.last_error}"
+    for name, control in app.controls.items():
+        for value in _control_values(control):
+            result = app.run(**{name: value})
+            assert isinstance(result, matplotlib.figure.Figure), (name, value)
+            assert result.axes, f"{builder.__name__}({name}={value}) drew no axes"
+
+
+def test_run_reports_a_failing_callback():
+    app = calculus.ve_schedule_widget()
+    with pytest.raises(CallbackError):
+        app.run(sigma_min=100.0)  # above sigma_max: the SDE refuses it
+
+
+def test_bad_arguments_name_the_problem():
+    with pytest.raises(ValueError, match="gamma must be a positive number"):
+        figures.cld_covariance_figure(gamma=-1.0)
+    with pytest.raises(ValueError, match="sigma_max > sigma_min"):
+        figures.euler_factor_figure(steps=10, sigma_min=1.0, sigma_max=0.5)
+
+
+# ------------------------------------------------------------------ numbers behind the figures
+
+
+def test_float32_cosine_beta_is_negative_at_one_and_fine_in_float64():
+    assert figures.cosine_beta(np.array([1.0]), 0.008, np.float32)[0] < 0
+    t = np.array([0.0, 0.5, 0.9, 0.99])
+    np.testing.assert_allclose(figures.cosine_beta(t), [0.0389, 3.156, 19.84, 200.0], rtol=2e-3)
+
+
+def test_ddpm_product_converges_to_alpha_bar_at_first_order():
+    coarse, fine = (
+        figures.ddpm_alpha_bar_error(100, T=0.98),
+        figures.ddpm_alpha_bar_error(800, T=0.98),
+    )
+    assert 6.0 < coarse / fine < 10.0  # first order: ratio 8 for 8 times the steps
+
+
+def test_exact_cld_reversal_keeps_the_marginals_and_the_paper_sampler_does_not():
+    paths = figures.cld_generative_covariances(gamma=3.0, T=14.0, data_var=0.25, steps=2000)
+    np.testing.assert_allclose(paths["exact"], paths["target"], rtol=1e-5, atol=1e-7)
+    paper_var = paths["paper"][-1, 0, 0]
+    assert abs(paper_var - 0.25) > 0.5  # biased by far more than any step-size error
+    assert paths["misplaced"][-1, 0, 0] > 1e10  # position score in the momentum slot diverges
+    # the paper's sampler in course_lib.solvers, with the exact position score, agrees
+    sampled = figures.paper_cld_sampler_variance(steps=1000, n_samples=4000)
+    assert sampled == pytest.approx(paper_var, abs=0.08)
+
+
+def test_ve_euler_in_t_collapses_the_variance_while_heun_and_em_converge():
+    values = figures.solver_variances("ve", (20, 200))
+    assert float(values["target"]) == pytest.approx(0.25, rel=1e-3)
+    assert values["euler"][0] < 0.05  # N = 20: almost all variance lost
+    assert values["euler"][1] < 0.9 * 0.25  # N = 200: still 10% short
+    assert values["heun"][1] == pytest.approx(0.25, rel=0.02)
+    assert values["em"][1] == pytest.approx(0.25, rel=0.03)
+
+
+def test_observed_orders_of_the_vp_samplers():
+    steps = (16, 32, 64, 128)
+    errors = figures.convergence_errors("vp", steps)
+    assert 0.8 <= toy.convergence_order(steps, errors["euler"]) <= 1.2
+    assert 1.8 <= toy.convergence_order(steps, errors["heun"]) <= 2.2
+    assert 0.8 <= toy.convergence_order(steps, errors["em"]) <= 1.2
