@@ -124,3 +124,15 @@ def test_pd_controller_reaches_a_held_target():
     assert world.state[:2] == pytest.approx([150.0, 120.0], abs=0.05)
     # The block was far away and did not move (damping 0, nothing pushed it).
     assert world.state[2:4] == pytest.approx([350.0, 250.0], abs=1e-9)
+
+
+def test_the_moment_quirk_is_needed_to_reproduce_the_data(demos):
+    # Uniform T of mass 1 about (0, 45): bar 4/7 * (1275 + 30^2), stem 3/7 * (750 + 30^2).
+    assert C.PHYSICAL_BLOCK_MOMENT == pytest.approx(4 / 7 * 2175 + 3 / 7 * 1650)
+    ep = demos.episode(2)
+    start = episode_start_state(demos, 2)
+    stored = ep["states"].astype(np.float64)
+    physical, _ = replay(start, ep["actions"], block_moment=C.PHYSICAL_BLOCK_MOMENT)
+    assert np.abs(physical[:-1, 2:4] - stored[:, 2:4]).max() > 10.0
+    with pytest.raises(ValueError, match="positive"):
+        PushTWorld(block_moment=0.0)

@@ -79,6 +79,24 @@ BLOCK_MOMENT: float = 2 * _rectangle_moment_about_origin(BLOCK_MASS, BAR_VERTICE
 #: Centre of gravity: plain mean of the two boxes' centroids, (0, 15) and (0, 75) -> (0, 45).
 BLOCK_CENTER_OF_GRAVITY: tuple[float, float] = (0.0, 45.0)
 
+
+def _uniform_t_moment_about(point: tuple[float, float]) -> float:
+    """Moment of a uniform T of mass BLOCK_MASS about ``point`` (block frame): each box gets the
+    mass share of its area (3600 and 2700 of 6300 px^2), then the parallel-axis sum."""
+    boxes = [np.array(BAR_VERTICES), np.array(STEM_VERTICES)]
+    areas = [float(np.prod(box.max(axis=0) - box.min(axis=0))) for box in boxes]
+    return sum(
+        _rectangle_moment_about_origin(
+            BLOCK_MASS * area / sum(areas), tuple(map(tuple, box - point))
+        )
+        for box, area in zip(boxes, areas, strict=True)
+    )
+
+
+#: What a uniform T of mass 1 would have about that centre of gravity (~1950): the reference's
+#: block is about 1.5 times harder to turn than a physical one. Used only to show the quirk.
+PHYSICAL_BLOCK_MOMENT: float = _uniform_t_moment_about(BLOCK_CENTER_OF_GRAVITY)
+
 # --- goal and reward ---------------------------------------------------------------------------
 #: Goal pose of the block (x, y, angle).
 GOAL_POSE: np.ndarray = np.array([256.0, 256.0, math.pi / 4])

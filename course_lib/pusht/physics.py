@@ -34,9 +34,13 @@ class PushTWorld:
 
     ``set_state`` rebuilds the space, as the reference does on every reset, so that no velocity
     and no cached contact (pymunk warm-starts its solver from them) carries over between episodes.
+    ``block_moment`` exists to show the moment-of-inertia quirk; keep the default to match the data.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, block_moment: float = C.BLOCK_MOMENT) -> None:
+        if not block_moment > 0:
+            raise ValueError(f"block_moment must be positive, got {block_moment}")
+        self.block_moment = float(block_moment)
         self.n_contact_points = 0
         self._build()
 
@@ -51,7 +55,7 @@ class PushTWorld:
         agent.position = C.AGENT_START
         space.add(agent, pymunk.Circle(agent, C.AGENT_RADIUS))
 
-        block = pymunk.Body(C.BLOCK_MASS, C.BLOCK_MOMENT)
+        block = pymunk.Body(C.BLOCK_MASS, self.block_moment)
         shapes = [pymunk.Poly(block, C.BAR_VERTICES), pymunk.Poly(block, C.STEM_VERTICES)]
         block.center_of_gravity = C.BLOCK_CENTER_OF_GRAVITY
         block.position = (C.WORLD_SIZE / 2, 300.0)
