@@ -583,19 +583,30 @@ def solver_variances(
     return out
 
 
+def solver_variance_figure(
+    steps_list: tuple[int, ...], variances: dict[str, np.ndarray], title: str
+) -> Figure:
+    """Sample variance of each solver against N (the output of :func:`solver_variances`)."""
+    fig, ax = _subplots(figsize=(6, 3.8))
+    for solver in SOLVER_COLORS:
+        if solver in variances:
+            ax.semilogx(
+                steps_list, variances[solver], "o-", color=SOLVER_COLORS[solver], label=solver
+            )
+    ax.axhline(float(variances["target"]), color="k", ls="--", label="target")
+    top = max(1.2 * float(variances["target"]), 0.5)
+    ax.set(xlabel="steps N (uniform in t)", ylabel="variance of the samples", ylim=(0, top))
+    ax.set_title(title)
+    ax.legend()
+    return fig
+
+
 def ve_solver_variance_figure(
     steps_list: tuple[int, ...] = (10, 20, 50, 100, 200, 500, 1000), data_std: float = 0.5
 ) -> Figure:
     """VE, exact score, N(0, data_std^2) data: sample variance of Euler, Heun and EM against N."""
     values = solver_variances("ve", steps_list, data_std=data_std)
-    fig, ax = _subplots(figsize=(6, 3.8))
-    for solver in ("euler", "heun", "em"):
-        ax.semilogx(steps_list, values[solver], "o-", color=SOLVER_COLORS[solver], label=solver)
-    ax.axhline(float(values["target"]), color="k", ls="--", label="target")
-    ax.set(xlabel="steps N (uniform in t)", ylabel="variance of the samples", ylim=(0, 1.2))
-    ax.set_title(f"VE, exact score, data N(0, {data_std:g}²)")
-    ax.legend()
-    return fig
+    return solver_variance_figure(steps_list, values, f"VE, exact score, data N(0, {data_std:g}²)")
 
 
 def paper_cld_sampler_variance(
