@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from builders import make_policy
 
 from course_lib import sdes
-from course_lib.data import MinMaxNormalizer
 from course_lib.nets import DECODER_SIZES, build_decoder, build_encoder, count_parameters
 from course_lib.policy import (
     FORMAT_VERSION,
@@ -16,17 +16,6 @@ from course_lib.policy import (
     PolicyConfig,
     atomic_torch_save,
 )
-
-
-def _normalizers(obs_dim: int = 20) -> tuple[MinMaxNormalizer, MinMaxNormalizer]:
-    obs = MinMaxNormalizer.fit(torch.stack([torch.zeros(obs_dim), torch.full((obs_dim,), 512.0)]))
-    act = MinMaxNormalizer.fit(torch.stack([torch.zeros(2), torch.full((2,), 512.0)]))
-    return obs, act
-
-
-def make_policy(sde: str = "vp", decoder: str = "tiny", **kw) -> DiffusionPolicy:
-    torch.manual_seed(0)
-    return DiffusionPolicy(PolicyConfig(sde=sde, decoder=decoder, **kw), *_normalizers())
 
 
 @pytest.mark.parametrize("size", sorted(DECODER_SIZES))
