@@ -725,3 +725,50 @@ def convergence_order_figure(
     ax.set(xlabel="steps N", ylabel="error", title=f"{sde_name.upper()}: observed orders")
     ax.legend(fontsize=8)
     return fig
+
+
+def sample_two_mode_toy(
+    sde_name: str, solver: str, steps: int, n_samples: int = 4000, seed: int = 0
+) -> np.ndarray:
+    """Samples of ``solvers.sample`` with the exact score of ``toy.two_mode_1d()``, shape (n,)."""
+    from course_lib import solvers, toy
+
+    sde = _sde(sde_name)
+    generator = torch.Generator().manual_seed(seed)
+    out = solvers.sample(
+        sde,
+        toy.two_mode_1d().score_fn(sde),
+        (n_samples, 1),
+        solver=solver,
+        steps=steps,
+        generator=generator,
+        dtype=torch.float64,
+    )
+    return _as_numpy(out)[:, 0]
+
+
+def two_mode_samples_figure(samples: dict[str, np.ndarray]) -> Figure:
+    """Histograms of samples against the density of ``toy.two_mode_1d()``, W1 in the legend."""
+    from course_lib import toy
+
+    target = toy.two_mode_1d()
+    reference = target.sample(50_000, generator=torch.Generator().manual_seed(12345))
+    grid = np.linspace(-2.5, 2.5, 400)
+    vp = _sde("vp")  # p_t at t_eps = 1e-3 of VP: the data blurred by noise of std 0.006
+    density = _as_numpy(target.marginal_density(vp, torch.as_tensor(grid), vp.t_eps))
+    fig, ax = _subplots(figsize=(7, 3.8))
+    ax.plot(grid, density, "k", lw=2, label="data density")
+    bins = np.linspace(-2.5, 2.5, 81)
+    for label, values in samples.items():
+        w1 = toy.wasserstein1_1d(torch.as_tensor(values), reference)
+        ax.hist(
+            values,
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=1.5,
+            label=f"{label}: W1 = {w1:.3f}",
+        )
+    ax.set(xlabel="a", title="exact scores, two-mode data (weights 0.3 / 0.7)")
+    ax.legend(fontsize=8)
+    return fig
