@@ -49,7 +49,8 @@ class VPSDE(IsotropicKernelSDE):
     def log_alpha_bar(self, t: TimeLike) -> Tensor:
         """log abar(t) = 2 (log cos u(t) - log cos u(0))."""
         u0 = self.s / (1.0 + self.s) * (math.pi / 2)
-        return self._out(2.0 * (torch.log(torch.cos(self._u(t))) - math.log(math.cos(u0))), t)
+        value = 2.0 * (torch.log(torch.cos(self._u(t))) - math.log(math.cos(u0)))
+        return self._out(value.clamp(max=0.0), t)  # rounding must not give abar(0) > 1
 
     def alpha_bar(self, t: TimeLike) -> Tensor:
         """abar(t) = cos^2 u(t) / cos^2 u(0)."""

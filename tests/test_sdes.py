@@ -1,0 +1,397 @@
+"""course_lib.sdes: registry, schedules, closed forms, parameterisations, shapes and error paths."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from course_lib import sdes
+
+F64 = torch.float64
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+# ---------------------------------------------------------------------- registry
+def test_names_and_get_build_every_sde():
+    assert sdes.NAMES == ("vp", "ve", "cld", "cld-hsm", "ve-edm")
+    for name in sdes.NAMES:
+        sde = sdes.get(name)
+        assert sde.name == name
+        assert 0 <= sde.t_eps < sde.T
+        assert sde.state_factor == (2 if name.startswith("cld") else 1)
+
+
+def test_get_rejects_unknown_name_and_override():
+    with pytest.raises(ValueError, match="valid names.*'vp'.*'ve-edm'"):
+        sdes.get("subvp")
+    with pytest.raises(ValueError, match="valid ones are.*sigma_max"):
+        sdes.get("ve", sigma_maximum=10.0)
+
+
+def test_overrides_are_applied():
+    assert sdes.get("ve", sigma_max=10.0).sigma_max == 10.0
+    assert sdes.get("cld", gamma=2.0).gamma == 2.0
+    assert sdes.get("ve-edm", sigma_data=0.3).sigma_data == 0.3
+    assert sdes.get("vp", T=0.99).T == 0.99
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "match"),
+    [
+        ("vp", {"T": 1.0}, "T < 1"),
+        ("vp", {"t_eps": 0.995}, "t_eps < T"),
+        ("ve", {"sigma_min": 60.0}, "sigma_min < sigma_max"),
+        ("ve", {"kernel": "sigma2"}, "kernel must be one of"),
+        ("cld", {"gamma": -1.0}, "gamma must be positive"),
+        ("cld-hsm", {"M": 1.0}, "critical damping"),
+        ("ve-edm", {"sigma_data": 0.0}, "must be positive"),
+    ],
+)
+def test_bad_parameters_raise(name, overrides, match):
+    with pytest.raises(ValueError, match=match):
+        sdes.get(name, **overrides)
+
+
+# ---------------------------------------------------------------------- VP schedule
+def test_vp_schedule_values_match_the_notes():
+    vp = sdes.get("vp")
+    t = torch.tensor([0.0, 0.5, 0.9, 0.99], dtype=F64)
+    assert torch.allclose(
+        vp.beta(t), torch.tensor([0.0389, 3.156, 19.84, 200.0], dtype=F64), rtol=2e-3
+    )
+    assert math.isclose(float(vp.alpha_bar(0.5)), 0.494, rel_tol=2e-3)
+    assert math.isclose(float(vp.alpha_bar(0.9)), 0.0241, rel_tol=2e-3)
+    assert math.isclose(float(vp.alpha_bar(vp.T)), 7.1e-5, rel_tol=1e-2)
+    assert math.isclose(float(vp.beta(vp.T)), 370.0, rel_tol=1e-2)
+    assert float(vp.alpha_bar(0.0)) == pytest.approx(1.0, abs=1e-15)
+
+
+def test_vp_beta_is_minus_derivative_of_log_alpha_bar():
+    vp = sdes.get("vp")
+    t = torch.linspace(0.01, 0.99, 50, dtype=F64)
+    h = 1e-6
+    numeric = -(vp.log_alpha_bar(t + h) - vp.log_alpha_bar(t - h)) / (2 * h)
+    assert torch.allclose(numeric, vp.beta(t), rtol=1e-6)
+
+
+def test_vp_mean_and_std_are_consistent_with_alpha_bar():
+    vp = sdes.get("vp")
+    t = torch.linspace(0.0, vp.T, 33, dtype=F64)
+    ab = vp.alpha_bar(t)
+    assert torch.allclose(vp.mean_coeff(t) ** 2, ab, rtol=1e-12)
+    assert torch.allclose(vp.std(t) ** 2, 1 - ab, rtol=1e-9, atol=1e-15)
+    assert torch.allclose(vp.noise_level(t) ** 2, (1 - ab) / ab, rtol=1e-9, atol=1e-15)
+    assert torch.allclose(vp.time_of_noise_level(vp.noise_level(t)), t, atol=1e-9)
+
+
+def test_vp_beta_is_finite_and_positive_in_float32_on_the_sampling_grid():
+    from course_lib.solvers import time_grid
+
+    vp = sdes.get("vp")
+    for kind in ("uniform", "quadratic", "edm"):
+        grid = time_grid(vp, 1000, kind).to(torch.float32)
+        beta = vp.beta(grid)
+        assert beta.dtype == torch.float32
+        assert bool(torch.isfinite(beta).all()) and bool((beta > 0).all())
+        assert bool(torch.isfinite(vp.std(grid)).all()) and bool((vp.mean_coeff(grid) > 0).all())
+
+
+def test_naive_float32_cosine_schedule_breaks_at_t_equal_one():
+    """The trap the float64 schedule avoids: u(1) rounds above pi/2 and tan(u) turns negative."""
+    s = 0.008
+    u = (torch.tensor(1.0) + s) / (1 + s) * (math.pi / 2)
+    assert float(torch.tan(u)) < 0
+
+
+# ---------------------------------------------------------------------- VE schedule
+@pytest.mark.parametrize("name", ["ve", "ve-edm"])
+def test_ve_g2_is_derivative_of_sigma_squared(name):
+    sde = sdes.get(name)
+    t = torch.linspace(0.01, 0.99, 40, dtype=F64)
+    h = 1e-6
+    numeric = (sde.sigma(t + h) ** 2 - sde.sigma(t - h) ** 2) / (2 * h)
+    assert torch.allclose(numeric, sde.g2(t), rtol=1e-6)
+    assert torch.allclose(sde.diffusion(t) ** 2, sde.g2(t), rtol=1e-12)
+    assert float(sde.sigma(0.0)) == pytest.approx(0.01)
+    assert float(sde.sigma(1.0)) == pytest.approx(50.0)
+
+
+def test_ve_kernel_variance_choice_is_explicit():
+    exact, song = sdes.get("ve"), sdes.get("ve", kernel="song")
+    assert exact.kernel == "exact" and song.kernel == "song"
+    t = torch.tensor([0.0, 0.1, 0.5], dtype=F64)
+    sig = exact.sigma(t)
+    assert torch.allclose(exact.std(t) ** 2, sig**2 - 0.01**2, rtol=1e-10, atol=1e-18)
+    assert torch.allclose(song.std(t), sig)
+    ratio = float(song.std(0.1) ** 2 / exact.std(0.1) ** 2)
+    assert 1.15 < ratio < 1.25  # the 18% of MATH_NOTES at t = 0.1
+    assert torch.allclose(exact.time_of_noise_level(exact.std(t[1:])), t[1:], atol=1e-12)
+    assert sdes.get("ve-edm").kernel == "song"
+
+
+# ---------------------------------------------------------------------- CLD closed forms
+def van_loan_covariance(A: torch.Tensor, Q: torch.Tensor, t: float) -> torch.Tensor:
+    """int_0^t e^{As} Q e^{A^T s} ds from one matrix exponential (Van Loan, 1978)."""
+    block = torch.zeros(4, 4, dtype=F64)
+    block[:2, :2], block[:2, 2:], block[2:, 2:] = -A, Q, A.T
+    E = torch.linalg.matrix_exp(block * t)
+    return E[2:, 2:].T @ E[:2, 2:]
+
+
+def test_paper_cld_matrix_exponential_and_covariance_match_numerics():
+    cld = sdes.get("cld")
+    g, t = cld.gamma, 0.7
+    A = torch.tensor([[0.0, 1.0], [0.0, -g]], dtype=F64)
+    assert torch.allclose(cld.expm_A(t), torch.linalg.matrix_exp(A * t), atol=1e-14)
+    # Sigma_t = int_0^t e^{Au} B B^T e^{A^T u} du by the trapezoid rule on a fine grid
+    u = torch.linspace(0.0, t, 20001, dtype=F64)
+    E = torch.linalg.matrix_exp(A[None] * u[:, None, None])
+    BBt = torch.tensor([[0.0, 0.0], [0.0, 2 * g]], dtype=F64)
+    integrand = E @ BBt @ E.transpose(1, 2)
+    numeric = torch.trapezoid(integrand, u, dim=0)
+    s11, s12, s22 = cld.kernel_cov(t)
+    assert torch.allclose(torch.stack([s11, s12, s22]), numeric[[0, 0, 1], [0, 1, 1]], rtol=1e-7)
+
+
+def test_paper_cld_sigma2_is_total_variance_with_unit_momentum():
+    cld = sdes.get("cld")
+    t = torch.tensor([1e-3, 0.3, 2.0, 14.0], dtype=F64)
+    s11, _, _ = cld.kernel_cov(t)
+    e12 = cld.expm_A(t)[:, 0, 1]
+    assert torch.allclose(cld.sigma2(t), s11 + e12**2, rtol=1e-7)
+    assert torch.allclose(cld.std(t) ** 2, cld.sigma2(t))
+    assert 2.9 < float(cld.std(cld.T)) < 3.1  # T chosen so sigma_CLD(T) is 3x the data range
+
+
+def test_cld_hsm_kernel_matches_matrix_exponential_and_quadrature():
+    hsm = sdes.get("cld-hsm")
+    beta, M, G = hsm.beta, hsm.M, hsm.Gamma
+    F = beta * torch.tensor([[0.0, 1 / M], [-1.0, -G / M]], dtype=F64)
+    for t in (1e-4, 0.05, 0.6):
+        E = torch.linalg.matrix_exp(F * t)
+        mx, mv = hsm.kernel_mean_coeffs(t)
+        assert torch.allclose(torch.stack([mx, mv]), E[:, 0], rtol=1e-10, atol=1e-14)
+        Q = torch.tensor([[0.0, 0.0], [0.0, 2 * G * beta]], dtype=F64)
+        noise = van_loan_covariance(F, Q, t)
+        v0 = hsm.v0_var_factor * M
+        expected = noise + v0 * E[:, 1:2] @ E[:, 1:2].T
+        got = torch.stack(hsm.kernel_cov(t))
+        assert torch.allclose(got, expected[[0, 0, 1], [0, 1, 1]], rtol=1e-8, atol=1e-16)
+
+
+def test_cld_hsm_cholesky_and_stationary_limit():
+    hsm = sdes.get("cld-hsm")
+    t = torch.tensor([0.0, 1e-5, 1e-3, 0.3, 1.0], dtype=F64)
+    lxx, lvx, lvv = hsm.kernel_cholesky(t)
+    sxx, sxv, svv = hsm.kernel_cov(t)
+    assert torch.allclose(lxx**2, sxx, atol=1e-18)
+    assert torch.allclose(lxx * lvx, sxv, rtol=1e-8, atol=1e-18)
+    assert torch.allclose(lvx**2 + lvv**2, svv, rtol=1e-8)
+    assert float(lvv[0]) == pytest.approx(math.sqrt(hsm.v0_var_factor * hsm.M))
+    # at T the kernel has (almost) forgotten x_0 and reached N(0, 1) x N(0, M)
+    assert abs(float(sxx[-1]) - 1.0) < 1e-3 and abs(float(svv[-1]) - hsm.M) < 1e-3
+
+
+def test_sscs_linear_part_keeps_the_prior():
+    hsm = sdes.get("cld-hsm")
+    (e11, e12, e21, e22), (c11, c12, c22) = hsm.sscs_linear(0.13)
+    E = torch.tensor([[e11, e12], [e21, e22]], dtype=F64)
+    P = torch.diag(torch.tensor([1.0, hsm.M], dtype=F64))
+    C = torch.tensor([[c11, c12], [c12, c22]], dtype=F64)
+    assert torch.allclose(E @ P @ E.T + C, P, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- kernel helpers
+@pytest.mark.parametrize("name", ["vp", "ve", "ve-edm", "cld"])
+def test_score_eps_x0_conversions_are_inverse(name):
+    sde = sdes.get(name)
+    x = torch.randn(6, 3, generator=gen(), dtype=F64)
+    x0 = torch.randn(6, 3, generator=gen(1), dtype=F64)
+    t = torch.linspace(0.1, 0.9, 6, dtype=F64) * sde.T
+    score = sde.score_from_x0(x, x0, t)
+    assert torch.allclose(sde.eps_to_score(sde.score_to_eps(score, t), t), score)
+    assert torch.allclose(sde.x0_from_score(x, score, t), x0, atol=1e-9)
+    mean, std = sde.marginal(x0, t)
+    assert mean.shape == std.shape == x0.shape
+    assert torch.allclose(score, -(x - mean) / std**2)
+
+
+# ---------------------------------------------------------------------- parameterisation
+def exact_gaussian_net(sde, data_std: float):
+    """net_fn(x_in, c_noise) whose output gives the exact score of N(0, data_std^2) data."""
+    from course_lib import toy
+
+    score_fn = toy.gaussian_1d(data_std).score_fn(sde)
+
+    def net(x_in, c_noise, scale: float = 1.0):
+        if sde.name == "ve-edm":
+            sigma = torch.exp(4 * c_noise)
+            state = x_in * torch.sqrt(sigma**2 + sde.sigma_data**2)[:, None]
+            t = sde.time_of_noise_level(sigma).clamp(0, sde.T)
+        else:
+            state, t = x_in, c_noise
+        score = scale * score_fn(state, t)
+        return sde.output_from_score(score, state, t)
+
+    return net
+
+
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_network_round_trip_returns_the_exact_score(name):
+    sde = sdes.get(name)
+    x0 = 0.5 * torch.randn(64, 1, generator=gen(), dtype=F64)
+    t = torch.linspace(sde.t_eps + 0.01, sde.T, 64, dtype=F64)
+    state = sde.initial_state(x0, gen(2))
+    from course_lib import toy
+
+    exact = toy.gaussian_1d(0.5).score_fn(sde)(state, t)
+    net = exact_gaussian_net(sde, 0.5)
+    x_in, c_noise = sde.network_inputs(state, t)
+    assert x_in.shape == state.shape and c_noise.shape == (64,)
+    assert torch.allclose(sde.score_from_output(net(x_in, c_noise), state, t), exact, rtol=1e-9)
+    if name == "ve-edm":
+        assert float(c_noise.min()) >= math.log(0.01) / 4 - 1e-12
+        assert float(c_noise.max()) <= math.log(50.0) / 4 + 1e-12
+    else:
+        assert torch.allclose(c_noise, t)
+
+
+def closed_form_min_loss(sde, s: float, t: float) -> float:
+    """The minimum of each objective for N(0, s^2) data at time t (posterior variances)."""
+    if sde.name == "cld-hsm":
+        mx, mv = (float(c) for c in sde.kernel_mean_coeffs(t))
+        sxx, sxv, svv = (float(c) for c in sde.kernel_cov(t))
+        lxx, lvx, lvv = (float(c) for c in sde.kernel_cholesky(t))
+        m = torch.tensor([mx, mv], dtype=F64)
+        C = s**2 * torch.outer(m, m) + torch.tensor([[sxx, sxv], [sxv, svv]], dtype=F64)
+        L = torch.tensor([[lxx, 0.0], [lvx, lvv]], dtype=F64)
+        return float(1.0 - (L.T @ torch.linalg.solve(C, L))[1, 1])  # Var(eps_v | u_t)
+    a, sig = float(sde.mean_coeff(t)), float(sde.std(t))
+    if sde.name == "ve-edm":  # lambda(sigma) * posterior variance of x_0
+        sd = sde.sigma_data
+        return (sig**2 + sd**2) / (sig * sd) ** 2 * s**2 * sig**2 / (s**2 + sig**2)
+    return a**2 * s**2 / (a**2 * s**2 + sig**2)  # posterior variance of eps
+
+
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_loss_at_exact_score_equals_closed_form_minimum(name):
+    sde = sdes.get(name)
+    s, n = 0.5, 200_000
+    x0 = s * torch.randn(n, 1, generator=gen(), dtype=F64)
+    net = exact_gaussian_net(sde, s)
+    for frac in (0.02, 0.3, 0.8):
+        t = sde.t_eps + frac * (sde.T - sde.t_eps)
+        loss = sde.loss(net, x0, generator=gen(1), t=t)
+        assert loss.shape == (n,)
+        expected = closed_form_min_loss(sde, s, t)
+        assert float(loss.mean()) == pytest.approx(expected, rel=0.01)
+        if frac < 0.1:  # eps is nearly unpredictable there: a 5% score error costs < 1e-5
+            continue
+        worse = sde.loss(lambda xi, c: net(xi, c, scale=1.05), x0, generator=gen(1), t=t)
+        assert float(worse.mean()) > float(loss.mean())
+
+
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_loss_shapes_dtypes_and_reproducibility(name):
+    sde = sdes.get(name)
+    seen = {}
+
+    def net(x_in, c_noise):
+        seen["shapes"] = (tuple(x_in.shape), tuple(c_noise.shape), x_in.dtype, c_noise.dtype)
+        return x_in[..., :2].sin() * c_noise[:, None, None]
+
+    for dtype in (torch.float32, torch.float64):
+        x0 = torch.rand(5, 8, 2, generator=gen(), dtype=dtype) * 2 - 1
+        a = sde.loss(net, x0, generator=gen(3))
+        b = sde.loss(net, x0, generator=gen(3))
+        assert a.shape == (5,) and a.dtype == dtype and torch.equal(a, b)
+        assert bool(torch.isfinite(a).all())
+        assert seen["shapes"] == ((5, 8, 2 * sde.state_factor), (5,), dtype, dtype)
+    assert not torch.equal(sde.loss(net, x0, generator=gen(4)), b)
+
+
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_sample_time_range_and_prior_shapes(name):
+    sde = sdes.get(name)
+    t = sde.sample_time(50_000, generator=gen(), dtype=F64)
+    assert t.shape == (50_000,) and float(t.min()) >= sde.t_eps and float(t.max()) <= sde.T
+    if name != "ve-edm":  # uniform on [t_eps, T]
+        mid = 0.5 * (sde.t_eps + sde.T)
+        assert float(t.mean()) == pytest.approx(mid, rel=0.01)
+    prior = sde.prior_sample((4, 8, 2), generator=gen(), dtype=F64)
+    assert prior.shape == (4, 8, 2 * sde.state_factor) and prior.dtype == F64
+    assert torch.equal(prior, sde.prior_sample((4, 8, 2), generator=gen(), dtype=F64))
+
+
+def test_ve_edm_training_sigmas_are_truncated_lognormal():
+    sde = sdes.get("ve-edm")
+    log_sigma = torch.log(sde.sigma(sde.sample_time(200_000, generator=gen(), dtype=F64)))
+    assert float(log_sigma.min()) >= math.log(0.01) - 1e-9
+    assert float(log_sigma.max()) <= math.log(50.0) + 1e-9
+    # truncation at ln 0.01 = -4.6 and ln 50 = 3.9 barely touches N(-1.2, 1.2^2)
+    assert float(log_sigma.mean()) == pytest.approx(-1.2, abs=0.02)
+    assert float(log_sigma.std()) == pytest.approx(1.2, abs=0.02)
+
+
+def test_ve_edm_preconditioning_values():
+    sde = sdes.get("ve-edm")
+    c_skip, c_out, c_in, c_noise = sde.preconditioning(torch.tensor([0.5], dtype=F64))
+    assert float(c_skip) == pytest.approx(0.5)
+    assert float(c_out) == pytest.approx(0.5 / math.sqrt(2))
+    assert float(c_in) == pytest.approx(1 / math.sqrt(0.5))
+    assert float(c_noise) == pytest.approx(math.log(0.5) / 4)
+
+
+# ---------------------------------------------------------------------- shapes and errors
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_drift_diffusion_shapes_and_dtypes(name):
+    sde = sdes.get(name)
+    for dtype in (torch.float32, torch.float64):
+        state = sde.prior_sample((3, 8, 2), generator=gen(), dtype=dtype)
+        for t in (0.5 * sde.T, torch.full((3,), 0.5 * sde.T, dtype=dtype)):
+            f = sde.drift(state, t)
+            assert f.shape == state.shape and f.dtype == dtype
+        assert float(sde.diffusion(0.5 * sde.T)) > 0
+
+
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_time_errors(name):
+    sde = sdes.get(name)
+    state = sde.prior_sample((3, 2), generator=gen())
+    for bad in (-0.1, sde.T * 1.01 + 0.01):
+        with pytest.raises(ValueError, match=r"\[0, T\]"):
+            sde.drift(state, bad)
+    with pytest.raises(ValueError, match="entries but the batch has 3"):
+        sde.drift(state, torch.full((4,), 0.1))
+    with pytest.raises(ValueError, match="shape \\(batch,\\)"):
+        sde.drift(state, torch.full((3, 1), 0.1))
+    with pytest.raises(ValueError, match="non-finite"):
+        sde.diffusion(float("nan"))
+
+
+@pytest.mark.parametrize("name", sdes.NAMES)
+def test_output_shape_errors(name):
+    sde = sdes.get(name)
+    state = sde.prior_sample((3, 2), generator=gen())
+    with pytest.raises(ValueError, match="data shape"):
+        sde.score_from_output(torch.zeros(3, 3), state, 0.5)
+    with pytest.raises(ValueError, match="data shape"):
+        sde.loss(lambda x, c: torch.zeros(3, 5), torch.zeros(3, 2))
+    with pytest.raises(ValueError, match="batch"):
+        sde.loss(lambda x, c: x, torch.zeros(0, 2))
+
+
+def test_phase_space_layout_errors():
+    cld = sdes.get("cld")
+    with pytest.raises(ValueError, match="last dim 2\\*d"):
+        cld.drift(torch.zeros(2, 3), 0.5)
+    with pytest.raises(ValueError, match="no momentum"):
+        sdes.get("vp").momenta(torch.zeros(2, 2))
+    state = cld.initial_state(torch.ones(2, 3), gen())
+    assert torch.equal(cld.positions(state), torch.ones(2, 3))
+    assert torch.equal(cld.lift(torch.ones(2, 3))[..., :3], torch.zeros(2, 3))
