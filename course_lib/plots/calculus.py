@@ -594,7 +594,8 @@ def solver_variance_figure(
                 steps_list, variances[solver], "o-", color=SOLVER_COLORS[solver], label=solver
             )
     ax.axhline(float(variances["target"]), color="k", ls="--", label="target")
-    top = max(1.2 * float(variances["target"]), 0.5)
+    largest = max(float(np.max(v)) for k, v in variances.items() if k != "target")
+    top = min(max(1.05 * largest, 1.2 * float(variances["target"])), 6 * float(variances["target"]))
     ax.set(xlabel="steps N (uniform in t)", ylabel="variance of the samples", ylim=(0, top))
     ax.set_title(title)
     ax.legend()
