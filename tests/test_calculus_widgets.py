@@ -100,3 +100,13 @@ def test_observed_orders_of_the_vp_samplers():
     assert 0.8 <= toy.convergence_order(steps, errors["euler"]) <= 1.2
     assert 1.8 <= toy.convergence_order(steps, errors["heun"]) <= 2.2
     assert 0.8 <= toy.convergence_order(steps, errors["em"]) <= 1.2
+
+
+def test_two_mode_toy_paper_cld_is_biased_and_cld_hsm_is_not():
+    reference = toy.two_mode_1d().sample(20_000, generator=torch.Generator().manual_seed(1))
+    paper = figures.sample_two_mode_toy("cld", "em", 1000, n_samples=2000)
+    correct = figures.sample_two_mode_toy("cld-hsm", "sscs", 100, n_samples=2000)
+    assert toy.wasserstein1_1d(torch.as_tensor(correct), reference) < 0.06
+    assert toy.wasserstein1_1d(torch.as_tensor(paper), reference) > 0.2
+    fig = figures.two_mode_samples_figure({"paper": paper, "cld-hsm": correct})
+    assert np.isfinite(fig.axes[0].lines[0].get_ydata()).all()  # the data density is drawn

@@ -158,7 +158,6 @@ def test_vp_marginal_matches_generic_kernel_with_cosine_beta():
     np.testing.assert_allclose(var_fn(times.numpy()), 1 - abar(times.numpy()), rtol=1e-10)
 
 
-@pytest.mark.xfail(reason="sdes VP: log_alpha_bar(0) rounds to +2.7e-20, so std(0) is NaN")
 def test_vp_marginal_at_time_zero_is_the_data():
     sde = sdes.get("vp")
     mean, std = sde.marginal(torch.ones(1, 1, dtype=torch.float64), 0.0)

@@ -755,8 +755,7 @@ def two_mode_samples_figure(samples: dict[str, np.ndarray]) -> Figure:
     target = toy.two_mode_1d()
     reference = target.sample(50_000, generator=torch.Generator().manual_seed(12345))
     grid = np.linspace(-2.5, 2.5, 400)
-    vp = _sde("vp")  # p_t at t_eps = 1e-3 of VP: the data blurred by noise of std 0.006
-    density = _as_numpy(target.marginal_density(vp, torch.as_tensor(grid), vp.t_eps))
+    density = _as_numpy(target.marginal_density(_sde("vp"), torch.as_tensor(grid), 0.0))
     fig, ax = _subplots(figsize=(7, 3.8))
     ax.plot(grid, density, "k", lw=2, label="data density")
     bins = np.linspace(-2.5, 2.5, 81)
