@@ -17,7 +17,6 @@ import sympy as sp
 
 from course_lib.symbolic.core import (
     Derivation,
-    T,
     beta_cld,
     data_var,
     equal,
@@ -26,7 +25,6 @@ from course_lib.symbolic.core import (
     nonzero_at,
     r,
     t,
-    tau,
     v0_scale,
     vanishes,
 )
@@ -36,6 +34,8 @@ from course_lib.symbolic.linear import lyapunov_rhs, symmetric_function_matrix
 A_PAPER = sp.Matrix([[0, 1], [0, -gamma]])
 BBT_PAPER = sp.Matrix([[0, 0], [0, 2 * gamma]])
 _decay = sp.exp(-gamma * t)
+#: Upper-triangle entries of a symmetric 2 x 2 matrix.
+_SLOTS = [(0, 0), (0, 1), (1, 1)]
 
 
 def paper_expm_closed_form() -> sp.Matrix:
@@ -67,10 +67,9 @@ def _solve_lyapunov(drift: sp.Matrix, noise_cov: sp.Matrix, initial: sp.Matrix) 
     """Solve C' = A C + C A^T + B B^T, C(0) = initial (2 x 2) with sympy's dsolve."""
     cov = symmetric_function_matrix("C", 2, t)
     rhs = lyapunov_rhs(drift, cov, noise_cov)
-    unknowns = [cov[0, 0], cov[0, 1], cov[1, 1]]
-    slots = [(0, 0), (0, 1), (1, 1)]
-    equations = [sp.Eq(f.diff(t), rhs[i, j]) for f, (i, j) in zip(unknowns, slots, strict=True)]
-    ics = {f.subs(t, 0): initial[i, j] for f, (i, j) in zip(unknowns, slots, strict=True)}
+    unknowns = [cov[i, j] for i, j in _SLOTS]
+    equations = [sp.Eq(f.diff(t), rhs[i, j]) for f, (i, j) in zip(unknowns, _SLOTS, strict=True)]
+    ics = {f.subs(t, 0): initial[i, j] for f, (i, j) in zip(unknowns, _SLOTS, strict=True)}
     solution = {eq.lhs: sp.simplify(eq.rhs) for eq in sp.dsolve(equations, unknowns, ics=ics)}
     return cov.subs(solution)
 
@@ -194,9 +193,6 @@ def cld_exact_reversal() -> Derivation:
         ok,
         {"score_term": score_term, "reverse_drift": reverse_drift, "residual": residual},
     )
-
-
-_SLOTS = [(0, 0), (0, 1), (1, 1)]
 
 
 @cache
@@ -325,7 +321,6 @@ __all__ = [
     "A_PAPER",
     "BBT_HSM",
     "BBT_PAPER",
-    "T",
     "cld_covariance",
     "cld_exact_reversal",
     "cld_expm",
@@ -335,5 +330,4 @@ __all__ = [
     "cld_paper_prior",
     "cld_paper_reversal_fails",
     "cld_sigma2",
-    "tau",
 ]
