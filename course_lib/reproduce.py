@@ -117,11 +117,14 @@ def reproduce(
     previous = load_results()
     merged = {**previous, **results}
     write_tables(merged, episodes)
-    histories = {
-        sde: read_loss_csv(run_dir_for(runs, sde) / "loss.csv")
-        for sde in merged
-        if (run_dir_for(runs, sde) / "loss.csv").exists()
-    }
+    histories = {}
+    for sde in merged:
+        curve = run_dir_for(runs, sde) / "loss.csv"
+        if curve.exists():
+            shutil.copyfile(curve, config.FIGURES_DIR / f"loss_{sde}.csv")
+        kept = config.FIGURES_DIR / f"loss_{sde}.csv"
+        if kept.exists():
+            histories[sde] = read_loss_csv(kept)
     if histories:
         write_loss_figures(histories)
     return merged
