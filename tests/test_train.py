@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from course_lib.data import load_pusht
+from course_lib.evaluate import evaluate
 from course_lib.policy import DiffusionPolicy, PolicyConfig
 from course_lib.train import TrainConfig, TrainingDiverged, lr_factor, read_loss_csv, train
 
@@ -136,3 +137,5 @@ def test_image_policy_trains_end_to_end_on_cpu(tmp_path, demos):
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2 and all(float(r["train_loss"]) > 0 for r in rows)
     assert result.policy.obs_type == "pixels_agent_pos"
+    rollout = evaluate(result.policy, seeds=[100000], steps=2, max_steps=8, progress=False)
+    assert rollout["n_episodes"] == 1 and 0.0 <= rollout["mean_score"] <= 1.0
