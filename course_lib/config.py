@@ -9,7 +9,6 @@ from pathlib import Path
 import torch
 
 
-
 def fast_from_env(environ: Mapping[str, str] = os.environ) -> bool:
     """Fast mode is on when ``CI`` is set (CI sets ``CI=true``) or ``COURSE_FAST`` is set and not 0."""
     return bool(environ.get("CI")) or environ.get("COURSE_FAST", "") not in ("", "0")
@@ -48,5 +47,7 @@ def device(name: str | torch.device = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'")
+        raise RuntimeError(
+            f"device {name!r} requested but CUDA is not available; use 'auto' or 'cpu'"
+        )
     return dev

@@ -24,7 +24,9 @@ class CallbackError(RuntimeError):
 class SliderApp(widgets.VBox):
     """Controls above an output area; ``fn(**values)`` draws (returns a Figure or any displayable)."""
 
-    def __init__(self, fn: Callable[..., Any], controls: dict[str, widgets.ValueWidget], title: str = ""):
+    def __init__(
+        self, fn: Callable[..., Any], controls: dict[str, widgets.ValueWidget], title: str = ""
+    ):
         self.fn = fn
         self.controls = controls
         self.output = widgets.Output()
@@ -68,6 +70,8 @@ class SliderApp(widgets.VBox):
                 plt.close("all")
 
 
-def slider_app(fn: Callable[..., Any], title: str = "", **controls: widgets.ValueWidget) -> SliderApp:
+def slider_app(
+    fn: Callable[..., Any], title: str = "", **controls: widgets.ValueWidget
+) -> SliderApp:
     """Build a ``SliderApp`` over ``fn``; keyword names of ``controls`` are ``fn``'s parameters."""
     return SliderApp(fn, controls, title=title)
