@@ -61,7 +61,18 @@ import torch
 from course_lib import config
 
 print(f"python      {platform.python_version()}")
-for package in ("torch", "torchvision", "numpy", "sympy", "matplotlib", "ipywidgets", "gymnasium", "pymunk", "shapely", "zarr"):
+for package in (
+    "torch",
+    "torchvision",
+    "numpy",
+    "sympy",
+    "matplotlib",
+    "ipywidgets",
+    "gymnasium",
+    "pymunk",
+    "shapely",
+    "zarr",
+):
     module = importlib.import_module(package)
     print(f"{package:11s} {getattr(module, '__version__', getattr(module, 'version', '?'))}")
 print(f"device      {config.device('auto')}  (CUDA available: {torch.cuda.is_available()})")
@@ -106,6 +117,8 @@ def wave(k: float = 1.0):
     return fig
 
 
-app = slider_app(wave, "a first slider", k=widgets.FloatSlider(value=1.0, min=0.5, max=5.0, step=0.5))
+app = slider_app(
+    wave, "a first slider", k=widgets.FloatSlider(value=1.0, min=0.5, max=5.0, step=0.5)
+)
 app.run(k=5.0)  # the same call the tests make
 app
