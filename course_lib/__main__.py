@@ -71,6 +71,11 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--ship", action="store_true", help="copy the trained policies into course_lib/pretrained"
     )
+    p.add_argument(
+        "--no-train",
+        action="store_true",
+        help="do not train: use finished runs, or the latest checkpoint of unfinished ones",
+    )
     p.add_argument("--device", default="auto")
 
 
@@ -164,6 +169,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         episodes=args.episodes,
         steps=args.steps,
         ship=args.ship,
+        train_missing=not args.no_train,
         device=args.device,
     )
     return 0

@@ -21,7 +21,7 @@ from course_lib.plots.results import loss_curves_figure, table_bars_figure
 from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import CORRECTED_SDES, PAPER_SDES, TABLE_SOLVERS, course_recipe
-from course_lib.train import read_loss_csv, train
+from course_lib.train import export_policy, read_loss_csv, train
 
 #: The paper's Table 1 (average goal coverage, N = 50 episodes).
 PAPER_TABLE1: dict[str, dict[str, float]] = {
@@ -41,13 +41,27 @@ def run_dir_for(runs: Path, sde: str) -> Path:
 
 
 def ensure_trained(
-    sde: str, runs: Path, *, retrain: bool = False, steps: int | None = None, device: str = "auto"
+    sde: str,
+    runs: Path,
+    *,
+    retrain: bool = False,
+    steps: int | None = None,
+    device: str = "auto",
+    train_missing: bool = True,
 ) -> Path:
-    """Train ``sde`` with the course recipe unless a finished run exists; returns its policy path."""
+    """Train ``sde`` with the course recipe unless a finished run exists; returns its policy path.
+
+    With ``train_missing=False`` an unfinished run is not continued: the EMA weights of its latest
+    checkpoint are exported (``export_policy``) and the metadata says where it stopped.
+    """
     run_dir = run_dir_for(runs, sde)
     policy_path = run_dir / "policy.pt"
     if policy_path.exists() and not retrain:
         return policy_path
+    if not train_missing:
+        if not (run_dir / "checkpoint.pt").exists():
+            raise FileNotFoundError(f"no run for {sde!r} in {run_dir}; train it first")
+        return export_policy(run_dir)
     policy_cfg, train_cfg = course_recipe(sde, steps=steps)
     train_cfg.device = device
     command = f"python -m course_lib reproduce --sdes {sde}" + (
@@ -96,6 +110,7 @@ def reproduce(
     steps: int | None = None,
     ship: bool = False,
     device: str = "auto",
+    train_missing: bool = True,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Train, evaluate and write the tables; returns ``results[sde][solver] -> metrics``."""
     names = list(sdes_to_run or (*PAPER_SDES, *CORRECTED_SDES))
@@ -104,7 +119,9 @@ def reproduce(
         raise ValueError(f"no table entry for {unknown}; choose from {sorted(TABLE_SOLVERS)}")
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for sde in names:
-        policy_path = ensure_trained(sde, runs, retrain=retrain, steps=steps, device=device)
+        policy_path = ensure_trained(
+            sde, runs, retrain=retrain, steps=steps, device=device, train_missing=train_missing
+        )
         policy = DiffusionPolicy.load(policy_path, device=device)
         results[sde] = {
             solver: _cell(

@@ -319,6 +319,29 @@ def train(
     return TrainResult(final, history, run_dir, elapsed)
 
 
+def export_policy(run_dir: str | Path) -> Path:
+    """Write ``policy.pt`` from the EMA weights of an unfinished run's ``checkpoint.pt``.
+
+    For runs stopped before their last step (time budget, Ctrl-C): the metadata records the step
+    reached and the planned total, so a table built from it says so.
+    """
+    run_dir = Path(run_dir)
+    state = read_checkpoint(run_dir / "checkpoint.pt")
+    if state.get("format") != _TRAIN_FORMAT:
+        raise ValueError(f"{run_dir / 'checkpoint.pt'} is not a training checkpoint")
+    payload = dict(state["policy"])
+    planned = json.loads(state["train_config"])
+    metadata = json.loads(payload["metadata"])
+    metadata.update(
+        train_config=planned,
+        steps=int(state["step"]),
+        train_seconds=round(float(state["elapsed"]), 1),
+        stopped_early=int(state["step"]) < planned["steps"],
+    )
+    payload["metadata"] = json.dumps(metadata)
+    return atomic_torch_save(payload, run_dir / "policy.pt")
+
+
 def _device_generator(cpu_gen: torch.Generator, device: torch.device) -> torch.Generator:
     """Noise comes from the CPU generator on CPU; on CUDA a CUDA generator seeded from it."""
     if device.type == "cpu":

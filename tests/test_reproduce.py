@@ -1,0 +1,104 @@
+"""Table writing, early-stopped run export and the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from course_lib import config, reproduce
+from course_lib.__main__ import main
+from course_lib.data import load_pusht
+from course_lib.policy import DiffusionPolicy, PolicyConfig
+from course_lib.recipes import TABLE_SOLVERS
+from course_lib.train import TrainConfig, export_policy, train
+
+
+def _cell(score: float, steps: int) -> dict:
+    return {
+        "mean_score": score,
+        "success_rate": 0.5,
+        "mean_final_coverage": score - 0.1,
+        "smoothness": 12.5,
+        "latency_ms": 20.0,
+        "steps": steps,
+    }
+
+
+def test_tables_put_every_cell_beside_the_papers(tmp_path, monkeypatch):
+    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path)
+    results = {
+        sde: {s: _cell(0.5 + 0.01 * i, n) for i, (s, n) in enumerate(cells.items())}
+        for sde, cells in TABLE_SOLVERS.items()
+    }
+    written = reproduce.write_tables(results)
+    assert {p.name for p in written} >= {
+        "table1.md",
+        "table1.json",
+        "table1.png",
+        "table1_corrected.md",
+    }
+    paper_md = (tmp_path / "table1.md").read_text()
+    for cells in reproduce.PAPER_TABLE1.values():
+        for value in cells.values():
+            assert f"{value:.3f}" in paper_md
+    assert "VE-EDM" not in paper_md
+    corrected = json.loads((tmp_path / "table1_corrected.json").read_text())
+    assert set(corrected["results"]) == set(TABLE_SOLVERS)
+    assert reproduce.load_results(tmp_path / "table1_corrected.json") == corrected["results"]
+    # the corrected rows sit beside the paper's row they replace
+    corrected_md = (tmp_path / "table1_corrected.md").read_text()
+    edm_heun = next(
+        line for line in corrected_md.splitlines() if line.startswith("| VE-EDM | Heun")
+    )
+    assert "| 0.105 |" in edm_heun
+
+
+def test_an_unfinished_run_exports_its_ema_policy_and_says_so(tmp_path):
+    demos = load_pusht().subset(range(6))
+    cfg = TrainConfig(
+        steps=10,
+        batch_size=16,
+        warmup=2,
+        val_every=2,
+        ckpt_every=3,
+        val_fraction=0.2,
+        val_windows=32,
+        device="cpu",
+    )
+
+    def stop(step: int, value: float) -> None:
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            PolicyConfig(decoder="tiny"), cfg, tmp_path, demos=demos, progress=False, on_step=stop
+        )
+    policy = DiffusionPolicy.load(export_policy(tmp_path), device="cpu")
+    assert policy.metadata["steps"] == 4 and policy.metadata["stopped_early"] is True
+    assert policy.metadata["train_config"]["steps"] == 10
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "reproduce", "bench"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: python -m course_lib " + command in capsys.readouterr().out
+
+
+def test_the_module_runs_as_a_program():
+    out = subprocess.run(
+        [sys.executable, "-m", "course_lib", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    for command in ("train", "evaluate", "reproduce", "bench"):
+        assert command in out
+
+
+def test_unknown_sde_on_the_command_line_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--sde", "nope"])
+    assert "invalid choice" in capsys.readouterr().err
