@@ -34,12 +34,12 @@ _FORMAT_TAG = "course_lib.DiffusionPolicy"
 #: Observation vector size per step for the low-dimensional kinds (see ``course_lib.pusht.observe``).
 OBS_DIMS = {"keypoints": 20, "state": 5}
 
-#: Default sampler per SDE when ``act`` is called without one.
+#: Default sampler per SDE when ``act`` is called without one (shipped models carry their best cell).
 DEFAULT_SAMPLER = {
-    "vp": ("euler", 10),
-    "ve": ("em", 100),
-    "cld": ("euler", 100),
-    "cld-hsm": ("sscs", 50),
+    "vp": ("euler", 50),
+    "ve": ("em", 50),
+    "cld": ("euler", 50),
+    "cld-hsm": ("sscs", 25),
     "ve-edm": ("heun", 10),
 }
 

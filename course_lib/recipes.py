@@ -24,7 +24,7 @@ TABLE_SOLVERS: dict[str, dict[str, int]] = {
     "ve": {"euler": 50, "heun": 50, "em": 50},
     "cld": {"euler": 50, "em": 50},
     "ve-edm": {"euler": 10, "heun": 10, "em": 40},
-    "cld-hsm": {"euler": 100, "heun": 50, "em": 100, "sscs": 50},
+    "cld-hsm": {"euler": 50, "heun": 25, "em": 50, "sscs": 25},
 }
 
 #: Training steps of the course recipe (full mode) and of fast mode (CI, COURSE_FAST=1).

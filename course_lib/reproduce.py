@@ -130,7 +130,7 @@ def reproduce(
             for solver, n in TABLE_SOLVERS[sde].items()
         }
         if ship:
-            ship_policy(policy_path, sde)
+            ship_policy(policy_path, sde, results[sde])
     previous = load_results()
     merged = {**previous, **results}
     write_tables(merged, episodes)
@@ -147,12 +147,21 @@ def reproduce(
     return merged
 
 
-def ship_policy(policy_path: Path, name: str) -> Path:
-    """Copy a trained policy into the package so ``course_lib.pretrained(name)`` finds it."""
+def ship_policy(
+    policy_path: Path, name: str, cells: dict[str, dict[str, Any]] | None = None
+) -> Path:
+    """Copy a trained policy into the package so ``course_lib.pretrained(name)`` finds it.
+
+    With the policy's evaluated ``cells``, its default sampler becomes the best-scoring one and the
+    metadata keeps the table row, so ``policy.act(obs)`` uses what the table measured.
+    """
     PRETRAINED_DIR.mkdir(exist_ok=True)
-    target = PRETRAINED_DIR / f"{name}.pt"
-    shutil.copyfile(policy_path, target)
-    return target
+    policy = DiffusionPolicy.load(policy_path, device="cpu")
+    if cells:
+        solver, cell = max(cells.items(), key=lambda item: item[1]["mean_score"])
+        policy.cfg.solver, policy.cfg.steps = solver, int(cell["steps"])
+        policy.metadata["table_row"] = cells
+    return policy.save(PRETRAINED_DIR / f"{name}.pt")
 
 
 def load_results(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
