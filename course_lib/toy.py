@@ -91,6 +91,23 @@ class GaussianMixture:
         m, s = self._kernel_coeffs(sde, t)
         return float(m) * self.means, float(m) ** 2 * self.stds**2 + float(s) ** 2
 
+    def state_covariance(self, sde: SDE, t: float) -> Tensor:
+        """Per-dimension covariance (d, k, k) of the state at t, k = state_factor.
+
+        Isotropic kernels: m^2 Var[x_0] + std^2. CLD-HSM: Sigma(t) + Var[x_0] m m^T, m = (m_x, m_v).
+        """
+        var0 = self.variance()
+        if isinstance(sde, CLDHSM):
+            m = torch.stack([c.reshape(()) for c in sde.kernel_mean_coeffs(t)])
+            sxx, sxv, svv = (float(c) for c in sde.kernel_cov(t))
+            sigma = torch.tensor([[sxx, sxv], [sxv, svv]], dtype=torch.float64)
+            return sigma + var0[:, None, None] * torch.outer(m, m)
+        m, s = self._kernel_coeffs(sde, t)
+        cov = float(m) ** 2 * var0 + float(s) ** 2
+        if sde.state_factor == 1:
+            return cov[:, None, None]
+        raise ValueError(f"the joint state law of {sde.name!r} is not Gaussian in closed form")
+
     def marginal_density(self, sde: SDE, x: Tensor, t: float) -> Tensor:
         """Density of the data-space marginal p_t at points x of shape (n,) (d = 1) or (n, d)."""
         x = torch.as_tensor(x, dtype=torch.float64)

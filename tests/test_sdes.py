@@ -322,6 +322,8 @@ def test_loss_shapes_dtypes_and_reproducibility(name):
         assert bool(torch.isfinite(a).all())
         assert seen["shapes"] == ((5, 8, 2 * sde.state_factor), (5,), dtype, dtype)
     assert not torch.equal(sde.loss(net, x0, generator=gen(4)), b)
+    flat = sde.loss(lambda x_in, c: x_in[:, :1] * c[:, None], torch.rand(7, generator=gen()))
+    assert flat.shape == (7,)  # a flat batch is read as (batch, 1)
 
 
 @pytest.mark.parametrize("name", sdes.NAMES)

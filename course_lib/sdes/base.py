@@ -224,11 +224,13 @@ class SDE(abc.ABC):
         """
 
     # ------------------------------------------------------------------ helpers for subclasses
-    def _check_data(self, x0: Tensor) -> None:
+    def _check_data(self, x0: Tensor) -> Tensor:
+        """Validate training data; a flat batch (batch,) is read as (batch, 1)."""
         if not isinstance(x0, Tensor) or x0.dim() < 1 or x0.shape[0] == 0:
             raise ValueError("x0 must be a tensor of shape (batch, ...) with batch >= 1")
         if not x0.is_floating_point():
             raise ValueError(f"x0 must be floating point, got {x0.dtype}")
+        return x0[:, None] if x0.dim() == 1 else x0
 
     def _loss_times(
         self, x0: Tensor, t: TimeLike | None, generator: torch.Generator | None

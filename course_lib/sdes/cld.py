@@ -135,7 +135,7 @@ class PaperCLD(IsotropicKernelSDE):
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
         """Eq. 9/19: sigma_CLD^2 ||s_theta(a_t, t) + eps/sigma_CLD||^2 a_t = a_0 + sigma_CLD eps."""
-        self._check_data(x0)
+        x0 = self._check_data(x0)
         tt = self._loss_times(x0, t, generator)
         a_t, eps = self.perturb(x0, tt, generator)
         state = torch.cat([a_t, torch.zeros_like(a_t)], dim=-1)

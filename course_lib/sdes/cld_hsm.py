@@ -169,7 +169,7 @@ class CLDHSM(SDE):
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
         """Hybrid score matching, lambda = L_vv^2: ||eps_v - eps_theta(u_t, t)||^2, data mean."""
-        self._check_data(x0)
+        x0 = self._check_data(x0)
         tt = self._loss_times(x0, t, generator)
         state, eps = self.perturb(x0, tt, generator)
         output = self._run_net(net_fn, state, tt)

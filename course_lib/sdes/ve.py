@@ -132,7 +132,7 @@ class VESDE(IsotropicKernelSDE):
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
         """Eq. 6/18: sigma^2 || s_theta(x_t, t) + eps / sigma ||^2 = || sigma s_theta + eps ||^2."""
-        self._check_data(x0)
+        x0 = self._check_data(x0)
         tt = self._loss_times(x0, t, generator)
         x_t, eps = self.perturb(x0, tt, generator)
         output = self._run_net(net_fn, x_t, tt)

@@ -109,7 +109,7 @@ class VEEDMSDE(VESDE):
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
         """EDM loss (sigma^2 + sd^2)/(sigma sd)^2 ||D(x_0 + sigma n; sigma) - x_0||^2, data mean."""
-        self._check_data(x0)
+        x0 = self._check_data(x0)
         tt = self._loss_times(x0, t, generator)
         x_t, _ = self.perturb(x0, tt, generator)
         output = self._run_net(net_fn, x_t, tt)

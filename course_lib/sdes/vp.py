@@ -109,7 +109,7 @@ class VPSDE(IsotropicKernelSDE):
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
         """Eq. 4/17: ||eps - eps_theta(sqrt(abar) x_0 + sqrt(1 - abar) eps, t)||^2, data mean."""
-        self._check_data(x0)
+        x0 = self._check_data(x0)
         tt = self._loss_times(x0, t, generator)
         x_t, eps = self.perturb(x0, tt, generator)
         output = self._run_net(net_fn, x_t, tt)

@@ -24,6 +24,7 @@ from course_lib.solvers.diffusion import (
 from course_lib.solvers.edm import denoised, edm_em_step, edm_euler_step, edm_heun_step
 from course_lib.solvers.grids import GRID_KINDS, RHO, grid_kinds, time_grid
 from course_lib.solvers.langevin import paper_cld_step, sscs_step
+from course_lib.solvers.moments import linear_em_covariance, linear_flow_map
 from course_lib.solvers.sampling import (
     SOLVERS,
     Path,
@@ -48,6 +49,8 @@ __all__ = [
     "edm_heun_step",
     "em_step",
     "grid_kinds",
+    "linear_em_covariance",
+    "linear_flow_map",
     "ode_euler_step",
     "ode_heun_step",
     "ode_velocity",

@@ -1,0 +1,74 @@
+"""Exact output moments of the samplers when the score is linear in the state (Gaussian data).
+
+For N(0, s^2) data every score is linear, so each solver step is linear, u' = C u (+ D z for
+Euler-Maruyama). The matrices are read off the library's own step functions with unit probes, so
+these functions measure the real integrators without Monte-Carlo noise. One data dimension
+(d = 1): states have ``state_factor`` components and the matrices are k x k, k = state_factor.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from course_lib.sdes import SDE
+from course_lib.solvers.diffusion import ScoreFn, em_step
+from course_lib.solvers.grids import time_grid
+from course_lib.solvers.sampling import check_solver, sample
+
+_DETERMINISTIC = ("euler", "heun")
+
+
+def linear_flow_map(
+    sde: SDE,
+    score_fn: ScoreFn,
+    solver: str,
+    steps: int,
+    *,
+    grid: str | Tensor | None = None,
+    denoise_final: bool = False,
+) -> Tensor:
+    """The k x k matrix G with u_out = G u_T for a deterministic solver (positions and momenta)."""
+    check_solver(sde, solver)
+    if solver not in _DETERMINISTIC:
+        raise ValueError(
+            f"linear_flow_map needs a deterministic solver {_DETERMINISTIC}, not {solver!r}"
+        )
+    k = sde.state_factor
+    probes = torch.eye(k, dtype=torch.float64)
+    _, path = sample(
+        sde,
+        score_fn,
+        (k, 1),
+        solver=solver,
+        steps=steps,
+        x_init=probes,
+        grid=grid,
+        denoise_final=denoise_final,
+        return_path=True,
+    )
+    return path.states[-1].T
+
+
+def linear_em_covariance(
+    sde: SDE, score_fn: ScoreFn, steps: int, start_cov: Tensor, *, grid: str = "uniform"
+) -> Tensor:
+    """Covariance of the state after ``steps`` Euler-Maruyama steps from a state of ``start_cov``.
+
+    Iterates Cov' = C Cov C^T + D D^T with C = em_step(probes, noise 0), D = em_step(0, noise 1).
+    """
+    check_solver(sde, "em")
+    k = sde.state_factor
+    cov = torch.as_tensor(start_cov, dtype=torch.float64).reshape(k, k)
+    probes = torch.eye(k, dtype=torch.float64)
+    no_noise = torch.zeros(k, 1, dtype=torch.float64)
+    origin, unit_noise = (
+        torch.zeros(1, k, dtype=torch.float64),
+        torch.ones(1, 1, dtype=torch.float64),
+    )
+    times = [float(t) for t in time_grid(sde, steps, grid)]
+    for t, t_next in zip(times[:-1], times[1:], strict=True):
+        C = em_step(sde, score_fn, probes, t, t_next, no_noise).T
+        D = em_step(sde, score_fn, origin, t, t_next, unit_noise).T
+        cov = C @ cov @ C.T + D @ D.T
+    return cov

@@ -1,0 +1,175 @@
+"""Orders of convergence, weak order of Euler-Maruyama, stationarity and probability-flow round trips.
+
+All with exact scores of Gaussian data, where the probability-flow solution is known in closed form:
+x_eps = sqrt(v_eps / v_T) x_T with v_t = m(t)^2 s^2 + std(t)^2.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib import sdes, solvers, toy
+
+F64 = torch.float64
+STEPS = [16, 32, 64, 128, 256, 512]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on the shared 2-core machine two threads run these loops 10x slower."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def marginal_var(sde, s: float, t: float) -> float:
+    return float(sde.mean_coeff(t)) ** 2 * s**2 + float(sde.std(t)) ** 2
+
+
+@pytest.mark.parametrize("name", ["vp", "ve", "ve-edm"])
+@pytest.mark.parametrize(("solver", "lo", "hi"), [("euler", 0.8, 1.2), ("heun", 1.8, 2.2)])
+def test_deterministic_orders_against_exact_flow(name, solver, lo, hi):
+    sde, s = sdes.get(name), 0.5
+    score = toy.gaussian_1d(s).score_fn(sde)
+    x_T = torch.linspace(-3, 3, 61, dtype=F64)[:, None] * float(sde.std(sde.T))
+    exact = x_T * (marginal_var(sde, s, sde.t_eps) / marginal_var(sde, s, sde.T)) ** 0.5
+    errors = []
+    for n in STEPS:
+        x = solvers.sample(
+            sde,
+            score,
+            x_T.shape,
+            solver=solver,
+            steps=n,
+            x_init=x_T,
+            grid="uniform",
+            denoise_final=False,
+        )
+        errors.append(float((x - exact).abs().max()))
+    assert errors[-1] < errors[0] / 10
+    assert lo <= toy.convergence_order(STEPS, errors) <= hi
+
+
+@pytest.mark.parametrize(
+    ("name", "fit_from", "lo", "hi"),
+    [
+        ("vp", 16, 0.8, 1.2),
+        ("cld-hsm", 64, 0.8, 1.2),  # pre-asymptotic below 64 steps (stiff velocity near t = 0)
+        ("ve", 16, 0.8, 2.2),  # for Gaussian data the O(h) terms cancel: observed order 2.0
+    ],
+)
+def test_euler_maruyama_weak_order(name, fit_from, lo, hi):
+    """Exact variance recursion of the library's em_step (no Monte Carlo), from the true p_T."""
+    sde, target = sdes.get(name), toy.gaussian_1d(0.5)
+    score = target.score_fn(sde)
+    start = target.state_covariance(sde, sde.T)[0]
+    goal = float(target.state_covariance(sde, sde.t_eps)[0, 0, 0])
+    steps = [n for n in STEPS if n >= fit_from]
+    errors = [
+        abs(float(solvers.linear_em_covariance(sde, score, n, start)[0, 0]) - goal) for n in steps
+    ]
+    assert errors[-1] < 0.01 * goal
+    assert lo <= toy.convergence_order(steps, errors) <= hi
+
+
+def test_linear_moments_agree_with_sampling():
+    """The exact-moment helpers describe what sample() produces."""
+    hsm, target = sdes.get("cld-hsm"), toy.gaussian_1d(0.5)
+    score = target.score_fn(hsm)
+    x_T = hsm.prior_sample((4, 1), generator=gen(), dtype=F64)
+    G = solvers.linear_flow_map(hsm, score, "heun", 20)
+    out = solvers.sample(hsm, score, (4, 1), solver="heun", steps=20, x_init=x_T)
+    assert torch.allclose(out, (x_T @ G.T)[:, :1], atol=1e-12)
+    start = target.state_covariance(hsm, hsm.T)[0]
+    cov = solvers.linear_em_covariance(hsm, score, 50, start)
+    x = solvers.sample(hsm, score, (40_000, 1), solver="em", steps=50, generator=gen(), dtype=F64)
+    assert float(x.var()) == pytest.approx(float(cov[0, 0]), rel=0.03)
+    with pytest.raises(ValueError, match="deterministic solver"):
+        solvers.linear_flow_map(hsm, score, "em", 5)
+
+
+# ---------------------------------------------------------------------- stationarity
+@pytest.mark.parametrize("solver", ["euler", "heun", "em"])
+def test_vp_keeps_the_prior_when_data_is_the_prior(solver):
+    vp = sdes.get("vp")
+    score = toy.gaussian_1d(1.0).score_fn(vp)  # p_t = N(0, 1) for every t
+    x = solvers.sample(vp, score, (50_000, 1), solver=solver, steps=200, generator=gen(), dtype=F64)
+    if solver == "em":
+        assert float(x.var()) == pytest.approx(1.0, rel=0.03)
+        assert abs(float(x.mean())) < 0.02
+    else:  # the probability-flow velocity -1/2 beta (x + s) vanishes identically
+        prior = vp.prior_sample((50_000, 1), generator=gen(), dtype=F64)
+        assert torch.allclose(x, prior, atol=1e-12)
+
+
+def stationary_drift(hsm, solver: str, steps: int, n: int = 50_000) -> tuple[float, float]:
+    """Relative change of Var(x) and Var(v) when sampling from the prior with its own score."""
+
+    def stationary_score(state, t):  # velocity score of N(0, 1) x N(0, M)
+        return -hsm.momenta(state) / hsm.M
+
+    _, path = solvers.sample(
+        hsm,
+        stationary_score,
+        (50_000, 1),
+        solver=solver,
+        steps=steps,
+        generator=gen(),
+        dtype=F64,
+        return_path=True,
+    )
+    first, last = path.states[0], path.states[-1]
+    ratio = last.var(dim=0) / first.var(dim=0)
+    return abs(float(ratio[0]) - 1), abs(float(ratio[1]) - 1)
+
+
+@pytest.mark.parametrize(
+    ("solver", "steps", "tol"), [("sscs", 50, 0.03), ("heun", 200, 0.015), ("em", 800, 0.03)]
+)
+def test_cld_hsm_keeps_its_stationary_law(solver, steps, tol):
+    """SSCS is stationary by construction (exact linear part, vanishing score part)."""
+    hsm = sdes.get("cld-hsm")
+    assert max(stationary_drift(hsm, solver, steps, n=30_000)) < tol
+
+
+def test_cld_hsm_euler_drifts_off_at_first_order():
+    """The probability-flow ODE rotates (x, v) at frequency 8; Euler gains (1 + w^2 h^2) per step."""
+    hsm = sdes.get("cld-hsm")
+    coarse, fine = (max(stationary_drift(hsm, "euler", n)) for n in (200, 800))
+    assert fine < 0.12 and fine < coarse / 3
+
+
+@pytest.mark.parametrize(("force_scale", "expected"), [(1.0, 1.0), (2.0, 0.5)])
+def test_paper_cld_langevin_is_stationary_only_for_unit_force_scale(force_scale, expected):
+    """Why lambda = 1: with a frozen score of N(0, 1) the sampler keeps N(0, 1) x N(0, 1)."""
+    cld = sdes.get("cld", force_scale=force_scale)
+    x_init = torch.randn(40_000, 2, generator=gen(), dtype=F64)
+    x = solvers.sample(
+        cld,
+        lambda state, t: -cld.positions(state),
+        (40_000, 1),
+        solver="em",
+        steps=1000,
+        generator=gen(1),
+        x_init=x_init,
+    )
+    assert float(x.var()) == pytest.approx(expected, rel=0.04)
+
+
+# ---------------------------------------------------------------------- round trip
+@pytest.mark.parametrize("name", ["vp", "ve"])
+def test_probability_flow_round_trip(name):
+    sde = sdes.get(name)
+    mix = toy.two_mode_1d()
+    x0 = mix.sample(2000, gen(), dtype=F64)
+    grid = solvers.time_grid(sde, 500, "uniform")
+    latent = solvers.probability_flow(sde, mix.score_fn(sde), x0, grid.flip(0), method="heun")
+    assert float(latent.std()) > 0.5 * float(sde.std(sde.T))  # really carried to the prior
+    back = solvers.probability_flow(sde, mix.score_fn(sde), latent, grid, method="heun")
+    assert float((back - x0).abs().max()) < 1e-3
