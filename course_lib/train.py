@@ -6,7 +6,7 @@ weights, theta_ema <- d theta_ema + (1 - d) theta with d = min(d_max, (1 + n)/(1
 policy that gets evaluated and shipped.
 
 A run directory holds ``checkpoint.pt`` (model, EMA, optimiser, scheduler, random state, history;
-written atomically every ``ckpt_every`` steps and on Ctrl-C), ``loss.csv`` and, at the end,
+written atomically every ``ckpt_every`` steps, on Ctrl-C and on SIGTERM), ``loss.csv`` and, at the end,
 ``policy.pt`` (the EMA policy). Calling ``train`` again on the same directory resumes where it stopped
 and gives the same numbers as an uninterrupted run.
 """
@@ -17,7 +17,9 @@ import csv
 import dataclasses
 import json
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -242,6 +244,7 @@ def train(
         )
         _write_csv(history, run_dir / "loss.csv")
 
+    previous_sigterm = _sigterm_as_interrupt()
     bar = tqdm(
         total=train_cfg.steps,
         initial=step,
@@ -305,6 +308,8 @@ def train(
         bar.close()
         print(f"\ninterrupted at step {step}; checkpoint saved to {ckpt_path}", file=sys.stderr)
         raise
+    finally:
+        _restore_sigterm(previous_sigterm)
     bar.close()
     elapsed = time.perf_counter() - t_start
     final: DiffusionPolicy = ema.module.eval()
@@ -340,6 +345,22 @@ def export_policy(run_dir: str | Path) -> Path:
     )
     payload["metadata"] = json.dumps(metadata)
     return atomic_torch_save(payload, run_dir / "policy.pt")
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _sigterm_as_interrupt():
+    """Treat SIGTERM (kill, a scheduler's time limit) like Ctrl-C so a checkpoint is written."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _device_generator(cpu_gen: torch.Generator, device: torch.device) -> torch.Generator:

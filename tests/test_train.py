@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import os
+import signal
 
 import pytest
 import torch
@@ -66,12 +68,15 @@ def test_kill_and_resume_gives_the_identical_next_loss(tmp_path, demos):
         on_step=lambda s, v: straight.__setitem__(s, v),
     )
 
-    def interrupt(step: int, value: float) -> None:
-        if step == 7:
-            raise KeyboardInterrupt
+    def kill(step: int, value: float) -> None:
+        if step == 7:  # as `kill` or a job scheduler would stop the run
+            os.kill(os.getpid(), signal.SIGTERM)
 
     with pytest.raises(KeyboardInterrupt):
-        train(policy_cfg, train_cfg, tmp_path / "b", demos=demos, progress=False, on_step=interrupt)
+        train(policy_cfg, train_cfg, tmp_path / "b", demos=demos, progress=False, on_step=kill)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL or callable(
+        signal.getsignal(signal.SIGTERM)
+    )
     resumed: dict[int, float] = {}
     train(
         policy_cfg,
@@ -81,7 +86,7 @@ def test_kill_and_resume_gives_the_identical_next_loss(tmp_path, demos):
         progress=False,
         on_step=lambda s, v: resumed.__setitem__(s, v),
     )
-    assert min(resumed) == 8, "the Ctrl-C checkpoint at step 7 must be picked up"
+    assert min(resumed) == 8, "the checkpoint written on SIGTERM at step 7 must be picked up"
     for step in range(8, 11):
         assert resumed[step] == straight[step]
     a = torch.load(tmp_path / "a" / "policy.pt", weights_only=True)["model"]
