@@ -82,10 +82,10 @@ def test_tiny_policy_overfits_one_observation():
     policy = make_policy("vp", decoder="tiny")
     obs = {"obs": torch.zeros(1, 2, 20).expand(64, 2, 20)}
     target = torch.linspace(-0.8, 0.8, 32).reshape(1, 16, 2).expand(64, 16, 2)
-    opt = torch.optim.AdamW(policy.parameters(), lr=5e-3)
+    opt = torch.optim.AdamW(policy.parameters(), lr=3e-3)
     gen = torch.Generator().manual_seed(0)
     first = None
-    for _ in range(300):
+    for _ in range(400):
         loss = policy.loss(obs, target, generator=gen)
         first = first if first is not None else loss.item()
         opt.zero_grad()
@@ -93,7 +93,7 @@ def test_tiny_policy_overfits_one_observation():
         opt.step()
     assert loss.item() < 0.2 * first
     policy.eval()
-    sample = policy.sample_normalized({"obs": obs["obs"][:8]}, "euler", 20, generator=gen)
+    sample = policy.sample_normalized({"obs": obs["obs"][:8]}, "heun", 25, generator=gen)
     assert (sample - target[:8]).abs().mean() < 0.05
 
 
