@@ -1,0 +1,158 @@
+"""Widgets of notebook 08: reverse-time paths of action chunks for the shipped models.
+
+``sampling_app`` is a thin wrapper over ``ChunkSampler.figure``, a pure function of (sde, solver,
+steps, index) that the tests call directly; trajectories are cached per (sde, solver, steps) so
+moving the diffusion-time slider only redraws.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from typing import Any
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+from course_lib.plots.policy import (
+    ChunkTrajectories,
+    reverse_chunks_figure,
+    sample_chunk_trajectories,
+)
+from course_lib.solvers import SOLVERS, check_solver
+
+#: The shipped models offered by the sampling widget, the paper's first.
+SHIPPED_MODELS = ("vp", "ve", "cld", "ve-edm", "cld-hsm")
+#: Step counts offered by the widget.
+MIN_STEPS, MAX_STEPS = 1, 200
+
+
+def _load_pretrained(name: str):
+    from course_lib import pretrained
+
+    return pretrained(name)
+
+
+class ChunkSampler:
+    """Sampled chunk paths of the shipped models for one observation, and their figure."""
+
+    def __init__(
+        self,
+        obs_history: np.ndarray,
+        state: np.ndarray,
+        *,
+        demo_chunk: np.ndarray | None = None,
+        names: Sequence[str] = SHIPPED_MODELS,
+        n_samples: int = 8,
+        seed: int = 0,
+        loader: Callable[[str], Any] = _load_pretrained,
+    ):
+        if not names:
+            raise ValueError("give at least one model name")
+        self.obs_history = np.asarray(obs_history, dtype=np.float32)
+        self.state = np.asarray(state, dtype=np.float64)
+        self.demo_chunk = demo_chunk
+        self.names = tuple(names)
+        self.n_samples = n_samples
+        self.seed = seed
+        self.policy = lru_cache(maxsize=None)(loader)
+        self.trajectories = lru_cache(maxsize=32)(self._sample)
+
+    def _sample(self, sde: str, solver: str, steps: int) -> ChunkTrajectories:
+        return sample_chunk_trajectories(
+            self.policy(sde),
+            self.obs_history,
+            solver=solver,
+            steps=steps,
+            n_samples=self.n_samples,
+            seed=self.seed,
+        )
+
+    def figure(self, sde: str, solver: str, steps: int, index: int) -> Figure:
+        """Chunks of ``sde`` sampled with ``solver``-``steps`` at path index ``index`` (clamped to
+        the path's end). A solver the SDE does not define gives a figure that says why."""
+        if sde not in self.names:
+            raise ValueError(f"unknown model {sde!r}; choose one of {self.names}")
+        policy = self.policy(sde)
+        try:
+            check_solver(policy.sde, solver)
+        except ValueError as exc:
+            return _message_figure(str(exc))
+        traj = self.trajectories(sde, solver, int(steps))
+        index = min(max(int(index), 0), len(traj.times) - 1)
+        return reverse_chunks_figure(traj, self.state, index, demo_chunk=self.demo_chunk)
+
+
+def _message_figure(text: str) -> Figure:
+    fig, ax = plt.subplots(figsize=(8, 1.2))
+    ax.axis("off")
+    ax.text(0.0, 0.5, text, wrap=True, fontsize=10, va="center")
+    return fig
+
+
+def sampling_app(
+    obs_history: np.ndarray,
+    state: np.ndarray,
+    *,
+    demo_chunk: np.ndarray | None = None,
+    names: Sequence[str] = SHIPPED_MODELS,
+    n_samples: int = 8,
+    seed: int = 0,
+    loader: Callable[[str], Any] = _load_pretrained,
+):
+    """Sliders for SDE, solver, step count and diffusion time (index into the path) over
+    ``ChunkSampler.figure``. The solver list follows the SDE, the index range follows the steps."""
+    from course_lib.widgets import slider_app
+
+    sampler = ChunkSampler(
+        obs_history,
+        state,
+        demo_chunk=demo_chunk,
+        names=names,
+        n_samples=n_samples,
+        seed=seed,
+        loader=loader,
+    )
+    first = sampler.names[0]
+    first_cfg = sampler.policy(first).cfg
+    sde = widgets.Dropdown(options=list(sampler.names), value=first, description="SDE")
+    solver = widgets.Dropdown(
+        options=list(SOLVERS[first]), value=first_cfg.solver, description="solver"
+    )
+    steps = widgets.IntSlider(
+        first_cfg.steps,
+        min=MIN_STEPS,
+        max=MAX_STEPS,
+        description="steps N",
+        continuous_update=False,
+    )
+    index = widgets.IntSlider(
+        first_cfg.steps, min=0, max=first_cfg.steps, description="index", continuous_update=False
+    )
+
+    def follow_sde(change: dict) -> None:
+        cfg = sampler.policy(change["new"]).cfg
+        solver.options = list(SOLVERS[cfg.sde])
+        solver.value = cfg.solver
+        steps.value = cfg.steps
+
+    def follow_steps(change: dict) -> None:
+        at_end = index.value == index.max
+        index.max = change["new"]
+        if at_end:
+            index.value = index.max
+
+    sde.observe(follow_sde, names="value")
+    steps.observe(follow_steps, names="value")
+    app = slider_app(
+        sampler.figure,
+        title="Reverse-time paths of the action chunk (index 0 = prior draw, last = the chunk)",
+        sde=sde,
+        solver=solver,
+        steps=steps,
+        index=index,
+    )
+    app.sampler = sampler
+    return app
