@@ -452,7 +452,11 @@ def record_rollout(
 
 
 def rollout_animation(
-    rollouts: Sequence[Rollout], every: int = 2, size: int = 256, panel_inches: float = 2.6
+    rollouts: Sequence[Rollout],
+    every: int = 2,
+    size: int = 256,
+    panel_inches: float = 2.6,
+    dpi: int = 80,
 ) -> FuncAnimation:
     """Episodes side by side: the scene, the chunk being executed (orange, executed part dim) and
     the score so far. Finished episodes hold their last frame. Frame i shows step i * every."""
@@ -465,7 +469,11 @@ def rollout_animation(
     if frames[-1] != n_steps:
         frames.append(n_steps)
     fig, axes = plt.subplots(
-        1, len(rollouts), figsize=(panel_inches * len(rollouts), panel_inches + 0.4), squeeze=False
+        1,
+        len(rollouts),
+        figsize=(panel_inches * len(rollouts), panel_inches + 0.4),
+        dpi=dpi,
+        squeeze=False,
     )
     artists = []
     for ax, r in zip(axes[0], rollouts, strict=True):
