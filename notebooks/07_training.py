@@ -292,7 +292,7 @@ save_figure(fig, "07_live_loss.png")
 fig
 
 # %% [markdown]
-# A few dozen steps only move each loss away from 1; whether a loss is *low* is read against the
+# A short run only moves each loss part of the way down from 1; whether a loss is *low* is read against the
 # levels of Section 3, not against another SDE's loss. The shipped models come from full-length
 # runs (their metadata, printed in Section 3, records the command); the curves of the full runs
 # follow.
