@@ -17,6 +17,7 @@ from course_lib.solvers.grids import time_grid
 from course_lib.solvers.sampling import check_solver, sample
 
 _DETERMINISTIC = ("euler", "heun")
+_EM_IN_T = ("vp", "ve", "cld-hsm")
 
 
 def linear_flow_map(
@@ -26,9 +27,9 @@ def linear_flow_map(
     steps: int,
     *,
     grid: str | Tensor | None = None,
-    denoise_final: bool = False,
+    denoise_final: bool | None = None,
 ) -> Tensor:
-    """The k x k matrix G with u_out = G u_T for a deterministic solver (positions and momenta)."""
+    """The k x k matrix G with u_out = G u_T of a deterministic ``sample`` run (same defaults)."""
     check_solver(sde, solver)
     if solver not in _DETERMINISTIC:
         raise ValueError(
@@ -56,8 +57,10 @@ def linear_em_covariance(
     """Covariance of the state after ``steps`` Euler-Maruyama steps from a state of ``start_cov``.
 
     Iterates Cov' = C Cov C^T + D D^T with C = em_step(probes, noise 0), D = em_step(0, noise 1).
+    For the processes whose "em" sampler is ``em_step`` in t (vp, ve, cld-hsm); no final denoising.
     """
-    check_solver(sde, "em")
+    if sde.name not in _EM_IN_T:
+        raise ValueError(f"linear_em_covariance covers {_EM_IN_T}, not {sde.name!r}")
     k = sde.state_factor
     cov = torch.as_tensor(start_cov, dtype=torch.float64).reshape(k, k)
     probes = torch.eye(k, dtype=torch.float64)
