@@ -1,4 +1,4 @@
-"""Sampler table with exact scores: printed and written to ``figures/sampler_table.md`` (no asserts).
+"""Sampler table with exact scores, printed and written to figures/sampler_table.md (no asserts).
 
 Run: ``.venv/bin/python benchmarks/sampler_table.py [--samples 20000] [--seed 0]``.
 

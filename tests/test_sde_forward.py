@@ -1,4 +1,4 @@
-"""Forward SDEs simulated with Euler-Maruyama (100k paths, 1000 steps) against the closed-form kernels.
+"""Forward SDEs simulated with Euler-Maruyama (100k paths, 1000 steps) against the exact kernels.
 
 Variances within 2%, means within 5 standard errors, and for the phase-space processes the whole 2x2
 covariance (off-diagonal within 5 standard errors).

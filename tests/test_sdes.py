@@ -406,3 +406,26 @@ def test_phase_space_layout_errors():
     state = cld.initial_state(torch.ones(2, 3), gen())
     assert torch.equal(cld.positions(state), torch.ones(2, 3))
     assert torch.equal(cld.lift(torch.ones(2, 3))[..., :3], torch.zeros(2, 3))
+
+
+def test_reverse_drift_matches_the_paper_and_math_notes():
+    vp = sdes.get("vp")
+    x, s = (
+        torch.randn(4, 3, generator=gen(), dtype=F64),
+        torch.randn(4, 3, generator=gen(1), dtype=F64),
+    )
+    beta = vp.beta(0.4)
+    assert torch.allclose(vp.reverse_drift(x, s, 0.4, probability_flow=True), -0.5 * beta * (x + s))
+    assert torch.allclose(vp.reverse_drift(x, s, 0.4), -0.5 * beta * x - beta * s)  # App. B
+    ve = sdes.get("ve")
+    assert torch.allclose(ve.reverse_drift(x, s, 0.4), -ve.g2(0.4) * s)  # App. C
+    hsm = sdes.get("cld-hsm")
+    u = torch.randn(4, 6, generator=gen(2), dtype=F64)
+    pos, vel = u[:, :3], u[:, 3:]
+    b, M, G = hsm.beta, hsm.M, hsm.Gamma
+    pf = hsm.reverse_drift(u, s, 0.4, probability_flow=True)
+    assert torch.allclose(pf, torch.cat([b * vel / M, -b * pos - G * b * vel / M - G * b * s], -1))
+    sde_drift = hsm.reverse_drift(u, s, 0.4)
+    assert torch.allclose(sde_drift[:, 3:], -b * pos - G * b * vel / M - 2 * G * b * s)
+    with pytest.raises(ValueError, match="not|no reverse drift"):
+        sdes.get("cld").reverse_drift(u, s, 0.4)

@@ -1,4 +1,4 @@
-"""Sampler accuracy with exact scores: the MATH_NOTES table, the two-mode mixture, and the paper's CLD.
+"""Sampler accuracy with exact scores: MATH_NOTES' table, the two-mode mixture, the paper's CLD.
 
 Gaussian data N(0, 0.5^2): relative error of the output variance, computed exactly (the score is
 linear, so every step is; ``solvers.linear_flow_map`` / ``linear_em_covariance`` read the steps off

@@ -1,4 +1,4 @@
-"""Orders of convergence, weak order of Euler-Maruyama, stationarity and probability-flow round trips.
+"""Orders of convergence, weak order of Euler-Maruyama, stationarity, probability-flow round trips.
 
 All with exact scores of Gaussian data, where the probability-flow solution is known in closed form:
 x_eps = sqrt(v_eps / v_T) x_T with v_t = m(t)^2 s^2 + std(t)^2.

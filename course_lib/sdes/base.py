@@ -196,6 +196,20 @@ class SDE(abc.ABC):
     ) -> Tensor:
         """Draw the state at T from the prior; ``shape`` is the DATA shape (batch, ..., d)."""
 
+    def reverse_drift(
+        self, state: Tensor, score: Tensor, t: TimeLike, *, probability_flow: bool = False
+    ) -> Tensor:
+        """Drift of the generative process in t (integrated with dt < 0), paper Eqs. 2/14 and A.2:
+
+        reverse SDE  f(x, t) - g(t)^2 s,   probability-flow ODE  f(x, t) - 1/2 g(t)^2 s,
+        with the data-shaped score s placed where the noise enters (the velocity for CLD-HSM,
+        whose reversal needs only the velocity score of the joint density).
+        """
+        tt = self.time_tensor(t, batch=state.shape[0], device=state.device)
+        g2 = self.broadcast(self.diffusion(tt) ** 2, state)
+        factor = 0.5 if probability_flow else 1.0
+        return self.drift(state, t) - factor * g2 * self.lift(score)
+
     # ------------------------------------------------------------------ network parameterisation
     @abc.abstractmethod
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:

@@ -117,6 +117,17 @@ class PaperCLD(IsotropicKernelSDE):
         scale[: shape[-1]] = float(self.std(self.T))
         return z * scale
 
+    def reverse_drift(self, state, score, t, *, probability_flow=False) -> Tensor:
+        """Refused: the paper's generative process (Eqs. 10-11) is not the time reversal.
+
+        Putting the position score into the momentum slot of f - g^2 s diverges; the paper's
+        sampler is ``solvers.paper_cld_step`` and the correct reversal is ``"cld-hsm"``.
+        """
+        raise ValueError(
+            "the paper's CLD has no reverse drift in terms of a position score (its reversal needs "
+            "the momentum score of the joint density); use solvers.paper_cld_step or 'cld-hsm'"
+        )
+
     # ------------------------------------------------------------------ parameterisation
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """x_in = (a_t, 0): the paper's network sees the position only; c_noise = t."""

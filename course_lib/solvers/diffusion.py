@@ -39,8 +39,7 @@ def _g2(sde: SDE, t: float) -> float:
 
 def ode_velocity(sde: SDE, score_fn: ScoreFn, x: Tensor, t: float) -> Tensor:
     """F(x, t) = f(x, t) - 1/2 g(t)^2 s(x, t), the probability-flow velocity."""
-    score = call_score(sde, score_fn, x, t)
-    return sde.drift(x, t) - 0.5 * _g2(sde, t) * sde.lift(score)
+    return sde.reverse_drift(x, call_score(sde, score_fn, x, t), t, probability_flow=True)
 
 
 def ode_euler_step(sde: SDE, score_fn: ScoreFn, x: Tensor, t: float, t_next: float) -> Tensor:
@@ -64,10 +63,8 @@ def em_step(
     ``noise`` z is data-shaped; for CLD-HSM it enters the velocity only.
     """
     dt = t_next - t
-    g2 = _g2(sde, t)
-    score = call_score(sde, score_fn, x, t)
-    mean = x + dt * (sde.drift(x, t) - g2 * sde.lift(score))
-    return mean + (g2 * abs(dt)) ** 0.5 * sde.lift(noise.to(x.dtype))
+    mean = x + dt * sde.reverse_drift(x, call_score(sde, score_fn, x, t), t)
+    return mean + (_g2(sde, t) * abs(dt)) ** 0.5 * sde.lift(noise.to(x.dtype))
 
 
 def denoise_step(sde: SDE, score_fn: ScoreFn, x: Tensor, t: float) -> Tensor:

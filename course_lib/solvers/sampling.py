@@ -3,8 +3,8 @@
 ``steps`` counts every step, including the final denoising step when there is one: with
 ``denoise_final=True`` the integrator runs ``steps - 1`` steps on a grid from T to t_eps and the
 last step jumps from t_eps to noise level 0 with Tweedie's denoiser (x + std(t)^2 score)/m(t)
-(default for VE and VE-EDM, VP on request). For "ve-edm" that last step is the Euler step in sigma to
-sigma = 0, as in EDM; there ``steps = N`` costs N network calls with Euler and 2N - 1 with Heun.
+(default for VE and VE-EDM, VP on request). For "ve-edm" that last step is the Euler step in sigma
+to sigma = 0, as in EDM; there ``steps = N`` costs N network calls with Euler and 2N - 1 with Heun.
 Song's ODE sampler ends the same way; without it sigma_min noise stays in samples of the "song" VE.
 """
 
