@@ -161,3 +161,15 @@ def test_demo_chunks_have_the_chunk_shape_for_every_solver():
         assert all(r.chunks.shape == (2, 16, 2) and np.isfinite(r.chunks).all() for r in results)
         by_model[name] = results
     assert len(fc.demo_chunks_figure(state, by_model).axes) == 2
+
+
+def test_chunk_statistics_vanish_on_the_demonstration_and_on_straight_paths():
+    line = np.stack([np.linspace(100.0, 200.0, 16), np.linspace(50.0, 80.0, 16)], axis=-1)
+    same = fc.DemoChunks("euler", 1, np.stack([line, line]), 0.0)
+    assert fc.chunk_statistics(same, line) == pytest.approx({"rms_px": 0.0, "roughness_px": 0.0})
+    shifted = fc.DemoChunks("euler", 1, (line + [3.0, 4.0])[None], 0.0)
+    assert fc.chunk_statistics(shifted, line)["rms_px"] == pytest.approx(5.0)
+    bent = line.copy()
+    bent[8] += [0.0, 10.0]  # one kink: second differences 10, 20, 10 px at k = 7, 8, 9
+    stats = fc.chunk_statistics(fc.DemoChunks("em", 1, bent[None], 0.0), line)
+    assert stats["roughness_px"] == pytest.approx(40.0 / 14)

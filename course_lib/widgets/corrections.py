@@ -49,9 +49,9 @@ def cld_sampler_widget(n_samples: int = 2000) -> SliderApp:
     return slider_app(
         cld_samplers,
         "CLD: position score as a force (paper) against the velocity score (exact reversal)",
-        steps=_int(60, 5, 300, "steps N"),
-        paper_solver=_choice(SOLVERS["cld"], "em", "paper"),
-        hsm_solver=_choice(SOLVERS["cld-hsm"], "sscs", "cld-hsm"),
+        steps=_int(60, 5, 200, "steps N"),
+        paper_solver=_choice(SOLVERS["cld"], "euler", "paper"),
+        hsm_solver=_choice(SOLVERS["cld-hsm"], "heun", "cld-hsm"),
     )
 
 
