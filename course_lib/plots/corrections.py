@@ -34,6 +34,7 @@ from matplotlib.figure import Figure
 from course_lib import config, sdes, solvers, toy
 from course_lib.plots.calculus import SOLVER_COLORS
 from course_lib.plots.pusht import draw_scene
+from course_lib.plots.results import SOLVER_ORDER
 
 #: Colours of the two processes compared in each part.
 PROCESS_COLORS = {"ve": "#d62728", "ve-edm": "#ff7f0e", "cld": "#2ca02c", "cld-hsm": "#9467bd"}
@@ -80,6 +81,7 @@ class SamplerSpec:
 
     @property
     def stochastic(self) -> bool:
+        """Whether the sampler draws fresh noise at every step."""
         return self.solver in ("em", "sscs")
 
 
@@ -91,7 +93,7 @@ def sample_toy(
     n_samples: int = 4000,
     seed: int = 0,
     return_path: bool = False,
-):
+) -> np.ndarray | tuple[np.ndarray, solvers.Path]:
     """Samples (n_samples,) of ``spec`` with the exact score of ``target``, from the prior.
 
     With ``return_path`` also the :class:`course_lib.solvers.Path` (full phase-space states).
@@ -245,7 +247,9 @@ def ve_collapse_figure(steps_list: Sequence[int], values: Mapping[str, np.ndarra
     return fig
 
 
-def edm_preconditioning_coefficients(sigmas: np.ndarray, sigma_data: float = 0.5) -> dict:
+def edm_preconditioning_coefficients(
+    sigmas: np.ndarray, sigma_data: float = 0.5
+) -> dict[str, np.ndarray]:
     """c_skip, c_out, c_in, c_noise of :meth:`course_lib.sdes.VEEDMSDE.preconditioning`."""
     sde = sdes.get("ve-edm", sigma_data=sigma_data)
     coefs = sde.preconditioning(torch.as_tensor(np.asarray(sigmas, dtype=np.float64)))
@@ -561,8 +565,7 @@ class CellComparison:
 
 def compare_cells(payload: Mapping[str, Any]) -> list[CellComparison]:
     """Every cell of the paper's Table 1 and of its corrected processes, side by side."""
-    from course_lib.plots.results import SOLVER_ORDER
-    from course_lib.reproduce import CORRECTION_OF, PAPER_TABLE1
+    from course_lib.reproduce import CORRECTION_OF, PAPER_TABLE1  # heavy (training stack): lazy
 
     results = payload["results"]
     rows = []
