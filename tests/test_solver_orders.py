@@ -62,6 +62,7 @@ def test_deterministic_orders_against_exact_flow(name, solver, lo, hi):
         ("vp", 16, 0.8, 1.2),
         ("cld-hsm", 64, 0.8, 1.2),  # pre-asymptotic below 64 steps (stiff velocity near t = 0)
         ("ve", 16, 0.8, 2.2),  # for Gaussian data the O(h) terms cancel: observed order 2.0
+        ("ve-edm", 16, 0.8, 1.2),  # EM in sigma^2 on the sigmas of the uniform t grid
     ],
 )
 def test_euler_maruyama_weak_order(name, fit_from, lo, hi):

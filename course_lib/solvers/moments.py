@@ -13,11 +13,12 @@ from torch import Tensor
 
 from course_lib.sdes import SDE
 from course_lib.solvers.diffusion import ScoreFn, em_step
+from course_lib.solvers.edm import edm_em_step
 from course_lib.solvers.grids import time_grid
 from course_lib.solvers.sampling import check_solver, sample
 
 _DETERMINISTIC = ("euler", "heun")
-_EM_IN_T = ("vp", "ve", "cld-hsm")
+_EM_LINEAR = ("vp", "ve", "cld-hsm", "ve-edm")
 
 
 def linear_flow_map(
@@ -56,11 +57,12 @@ def linear_em_covariance(
 ) -> Tensor:
     """Covariance of the state after ``steps`` Euler-Maruyama steps from a state of ``start_cov``.
 
-    Iterates Cov' = C Cov C^T + D D^T with C = em_step(probes, noise 0), D = em_step(0, noise 1).
-    For the processes whose "em" sampler is ``em_step`` in t (vp, ve, cld-hsm); no final denoising.
+    Iterates Cov' = C Cov C^T + D D^T with C = step(probes, noise 0), D = step(0, noise 1), where
+    step is the sampler's own: ``em_step`` in t (vp, ve, cld-hsm) or ``edm_em_step`` in sigma^2
+    (ve-edm, on the sigmas of the time grid). No final denoising step.
     """
-    if sde.name not in _EM_IN_T:
-        raise ValueError(f"linear_em_covariance covers {_EM_IN_T}, not {sde.name!r}")
+    if sde.name not in _EM_LINEAR:
+        raise ValueError(f"linear_em_covariance covers {_EM_LINEAR}, not {sde.name!r}")
     k = sde.state_factor
     cov = torch.as_tensor(start_cov, dtype=torch.float64).reshape(k, k)
     probes = torch.eye(k, dtype=torch.float64)
@@ -69,9 +71,20 @@ def linear_em_covariance(
         torch.zeros(1, k, dtype=torch.float64),
         torch.ones(1, 1, dtype=torch.float64),
     )
-    times = [float(t) for t in time_grid(sde, steps, grid)]
-    for t, t_next in zip(times[:-1], times[1:], strict=True):
-        C = em_step(sde, score_fn, probes, t, t_next, no_noise).T
-        D = em_step(sde, score_fn, origin, t, t_next, unit_noise).T
+    times = time_grid(sde, steps, grid)
+    if sde.name == "ve-edm":
+        knots = [float(s) for s in sde.sigma(times)]
+
+        def step(u, a, b, z):
+            return edm_em_step(sde, score_fn, u, a, b, z)
+    else:
+        knots = [float(t) for t in times]
+
+        def step(u, a, b, z):
+            return em_step(sde, score_fn, u, a, b, z)
+
+    for a, b in zip(knots[:-1], knots[1:], strict=True):
+        C = step(probes, a, b, no_noise).T
+        D = step(origin, a, b, unit_noise).T
         cov = C @ cov @ C.T + D @ D.T
     return cov
