@@ -57,9 +57,10 @@ def loss_levels(sde, eigenvalues: np.ndarray, times: np.ndarray) -> dict[str, np
 
     * ``"zero"``: the output 0 gives E||eps||^2 / D = 1 for every SDE;
     * ``"perfect"``: the exact score leaves E tr Var(eps | x_t) / D. For Gaussian data with
-      covariance eigenvalues lambda_i it is (1/D) sum_i m^2 lambda_i / (m^2 lambda_i + s^2), and a
-      Gaussian has the largest such error among laws of that covariance (the linear estimator
-      reaches it), so this bounds the loss of an exact network on the demonstrations from above;
+      covariance eigenvalues lambda_i it is (1/D) sum_i m^2 lambda_i / (m^2 lambda_i + s^2). The
+      best affine estimate of eps has exactly this error for any law of that covariance and the
+      exact posterior mean does no worse, so it bounds the loss of an exact network on the
+      demonstrations from above;
     * ``"unit"``: an output of unit variance that ignores its input adds its variance times the
       weight: 1 + 1 for VP (eps units), 1 + s(t)^2 for VE and CLD.
     """
