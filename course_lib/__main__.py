@@ -12,6 +12,15 @@ from pathlib import Path
 from course_lib import sdes
 
 
+def _add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (1 when other jobs share the CPU: oversubscription is far slower)",
+    )
+
+
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a diffusion policy (resumes when the run directory has a checkpoint)"
@@ -33,7 +42,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."
     )
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    _add_threads(p)
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/<sde>-<obs>")
     p.add_argument(
         "--fresh", action="store_true", help="ignore an existing checkpoint in the run directory"
@@ -54,6 +63,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gifs", type=int, default=0, help="number of rollouts saved as GIF")
     p.add_argument("--device", default="auto")
     p.add_argument("--json", type=Path, default=None, help="also write the metrics here")
+    _add_threads(p)
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -77,12 +87,14 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
         help="do not train: use finished runs, or the latest checkpoint of unfinished ones",
     )
     p.add_argument("--device", default="auto")
+    _add_threads(p)
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="print training samples/s and chunk latency per solver")
     p.add_argument("--seconds", type=float, default=5.0, help="time per training measurement")
     p.add_argument("--device", default="auto")
+    _add_threads(p)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -188,6 +200,13 @@ def main(argv: list[str] | None = None) -> int:
     for add in (_add_train, _add_evaluate, _add_reproduce, _add_bench):
         add(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            parser.error("--threads must be at least 1")
+        if args.command != "train":  # train sets its own threads from TrainConfig.num_threads
+            import torch
+
+            torch.set_num_threads(args.threads)
     handlers = {
         "train": _cmd_train,
         "evaluate": _cmd_evaluate,

@@ -102,3 +102,18 @@ def test_unknown_sde_on_the_command_line_is_refused(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--sde", "nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_threads_flag_is_checked_and_applied(capsys):
+    import torch
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "vp", "--threads", "0"])
+    assert "--threads must be at least 1" in capsys.readouterr().err
+    before = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit, match="--episodes"):  # threads are set before the run
+            main(["evaluate", "vp", "--threads", "1", "--episodes", "0"])
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
