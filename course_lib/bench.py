@@ -13,22 +13,38 @@ from course_lib.policy import OBS_DIMS, DiffusionPolicy, PolicyConfig
 from course_lib.recipes import TABLE_SOLVERS
 
 
-def _random_policy(decoder: str, sde: str, device: torch.device) -> DiffusionPolicy:
-    cfg = PolicyConfig(sde=sde, decoder=decoder)
-    lo, hi = torch.zeros(OBS_DIMS["keypoints"]), torch.full((OBS_DIMS["keypoints"],), 512.0)
-    norm_obs = MinMaxNormalizer(lo, hi)
+def _random_policy(
+    decoder: str, sde: str, device: torch.device, obs_type: str = "keypoints"
+) -> DiffusionPolicy:
+    cfg = PolicyConfig(sde=sde, decoder=decoder, obs_type=obs_type)
+    dim = 2 if cfg.is_image else OBS_DIMS[obs_type]
+    norm_obs = MinMaxNormalizer(torch.zeros(dim), torch.full((dim,), 512.0))
     norm_act = MinMaxNormalizer(torch.zeros(2), torch.full((2,), 512.0))
     return DiffusionPolicy(cfg, norm_obs, norm_act).to(device)
 
 
+def _random_batch(policy: DiffusionPolicy, batch_size: int, device: torch.device) -> dict:
+    """Normalised observations in [-1, 1] (plus 84 px images in [0, 1] for image policies)."""
+    cfg = policy.cfg
+    dim = 2 if cfg.is_image else OBS_DIMS[cfg.obs_type]
+    obs = {"obs": torch.rand(batch_size, cfg.n_obs, dim, device=device) * 2 - 1}
+    if cfg.is_image:
+        obs["images"] = torch.rand(batch_size, cfg.n_obs, 3, 84, 84, device=device)
+    return obs
+
+
 def training_throughput(
-    decoder: str, seconds: float, device: torch.device, batch_size: int = 256
+    decoder: str,
+    seconds: float,
+    device: torch.device,
+    batch_size: int = 256,
+    obs_type: str = "keypoints",
 ) -> float:
     """Optimisation steps on random normalised batches for ``seconds``; returns samples/s."""
-    policy = _random_policy(decoder, "vp", device)
+    policy = _random_policy(decoder, "vp", device, obs_type)
     opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
     gen = torch.Generator(device=device).manual_seed(0)
-    obs = {"obs": torch.rand(batch_size, 2, OBS_DIMS["keypoints"], device=device) * 2 - 1}
+    obs = _random_batch(policy, batch_size, device)
     actions = torch.rand(batch_size, policy.cfg.horizon, 2, device=device) * 2 - 1
     done, start = 0, None
     while start is None or time.perf_counter() - start < seconds:
@@ -65,6 +81,13 @@ def run_bench(seconds: float = 5.0, device: str = "auto") -> None:
         print(
             f"  {decoder:8s} {params / 1e6:6.2f}M params  {training_throughput(decoder, seconds, dev):8.0f} samples/s"
         )
+    print(
+        "\ntraining throughput of the image policy (ResNet-18 + decoder, two 84 px frames, batch 64)"
+    )
+    for decoder in ("course", "paper"):
+        params = count_parameters(_random_policy(decoder, "vp", dev, "pixels"))
+        rate = training_throughput(decoder, seconds, dev, batch_size=64, obs_type="pixels")
+        print(f"  {decoder:8s} {params / 1e6:6.2f}M params  {rate:8.1f} samples/s")
     print("\nlatency of one action chunk at batch 1 (course decoder, random weights)")
     for sde, solvers in TABLE_SOLVERS.items():
         policy = _random_policy("course", sde, dev).eval()
