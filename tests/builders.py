@@ -1,4 +1,4 @@
-"""Small constructors shared by the policy, training and evaluation tests."""
+"""Small constructors and helpers shared by the test modules."""
 
 from __future__ import annotations
 
@@ -6,6 +6,13 @@ import torch
 
 from course_lib.data import MinMaxNormalizer
 from course_lib.policy import DiffusionPolicy, PolicyConfig
+
+F64 = torch.float64
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    """A CPU generator seeded with ``seed``."""
+    return torch.Generator().manual_seed(seed)
 
 
 def world_normalizers(obs_dim: int = 20) -> tuple[MinMaxNormalizer, MinMaxNormalizer]:

@@ -10,21 +10,15 @@ import math
 
 import pytest
 import torch
+from builders import F64
 
 from course_lib import sdes
 from course_lib.solvers import simulate_forward
 
-F64 = torch.float64
 PATHS, STEPS = 100_000, 1000
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core machine two threads run these loops 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def simulate(sde, state0: torch.Tensor, t_end: float, seed: int = 0) -> torch.Tensor:

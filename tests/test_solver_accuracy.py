@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from builders import F64, gen
 
 from course_lib import sdes, solvers, toy
 
-F64 = torch.float64
 N_GAUSS, N_MIX = 50_000, 50_000
 
 TABLE = [  # (sde, solver, steps, relative variance tolerance)
@@ -28,17 +28,7 @@ TABLE = [  # (sde, solver, steps, relative variance tolerance)
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core machine two threads run these loops 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def draw(name: str, target: toy.GaussianMixture, solver: str, steps: int, n: int, seed: int = 0):

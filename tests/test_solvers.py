@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+from builders import F64, gen
 
 from course_lib import sdes, solvers, toy
 
-F64 = torch.float64
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core machine two threads run these loops 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ALL_PAIRS = [(name, solver) for name in sdes.NAMES for solver in solvers.SOLVERS[name]]
