@@ -39,7 +39,7 @@ DEFAULT_SAMPLER = {
     "vp": ("euler", 50),
     "ve": ("em", 50),
     "cld": ("euler", 50),
-    "cld-hsm": ("sscs", 25),
+    "cld-hsm": ("em", 50),
     "ve-edm": ("heun", 10),
 }
 

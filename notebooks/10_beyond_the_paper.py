@@ -252,7 +252,11 @@ assert all(verdicts[name] for name in RELEVANT)
 # $d\mathbf x = \beta M^{-1}\mathbf v\,dt$, $d\mathbf v = (-\beta\mathbf x - \Gamma\beta M^{-1}\mathbf v)\,dt + \sqrt{2\Gamma\beta}\,d\mathbf W$
 # with $\Gamma^2 = 4M$ (notebook 04, §6): a closed-form kernel, a stationary prior
 # $\mathcal N(0, 1)\otimes\mathcal N(0, M)$, and a network that predicts the velocity noise, so that
-# $s_v = \ell_t\,\boldsymbol\epsilon_\theta$ with $\ell_t = -1/\sqrt{\Sigma_{vv} - \Sigma_{xv}^2/\Sigma_{xx}}$. Its
+# $s_v = \ell_t\,\boldsymbol\epsilon_\theta$ with $\ell_t = -1/\sqrt{\Sigma_{vv} - \Sigma_{xv}^2/\Sigma_{xx}}$. The
+# network learns only what a Gaussian cannot explain: for data $\mathcal N(0, \sigma_d^2)$ the ideal
+# $\boldsymbol\epsilon_v$ is a linear function of $(\mathbf x_t, \mathbf v_t)$, computed in closed form,
+# and the network adds a correction to it (Dockhorn et al.'s "mixed score"), from inputs scaled to
+# unit variance. Its
 # reverse SDE in $\tau = T - t$ is
 #
 # $$ d\mathbf x = -\beta M^{-1}\mathbf v\,d\tau, \qquad
@@ -318,8 +322,10 @@ assert cld[hsm_sscs]["w1"][0] < cld[hsm_em]["w1"][0]  # SSCS beats Euler-Maruyam
 # The paper's samplers settle on a wrong law: more steps only integrate the wrong process more
 # accurately (Euler-Maruyama spreads the modes out, its noiseless variant leaves mass between them).
 # The exact reversal converges with every solver; the probability-flow Euler needs many more
-# steps than the others because the CLD ODE is stiff near $t = 0$, and SSCS, exact in its linear
-# part, is the best stochastic sampler at few steps.
+# steps than the others because the linear part of the CLD ODE rotates phase space (frequencies up
+# to $\beta/M = 16$) and an Euler step lengthens a rotating vector by $\sqrt{1 + (h\omega)^2}$ every
+# time; Heun's error is of higher order in $h\omega$. SSCS, exact in its linear part, is the best
+# stochastic sampler at few steps. The PushT table therefore gives the CLD Euler column $N = 200$.
 #
 # ## 3. PushT: the corrected Table 1
 #

@@ -6,23 +6,11 @@ import math
 
 import pytest
 import torch
+from builders import F64, gen
 
 from course_lib import sdes
 
-F64 = torch.float64
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on the shared 2-core machine two threads run these loops 10x slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def gen(seed: int = 0) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------- registry
@@ -206,6 +194,22 @@ def test_cld_hsm_cholesky_and_stationary_limit():
     assert abs(float(sxx[-1]) - 1.0) < 1e-3 and abs(float(svv[-1]) - hsm.M) < 1e-3
 
 
+def test_cld_hsm_mixed_score_is_exact_for_gaussian_data_and_inputs_have_unit_variance():
+    from course_lib import toy
+
+    hsm = sdes.get("cld-hsm")
+    sd = hsm.sigma_data
+    n = 200_000
+    for t in (hsm.t_eps, 0.05, 0.3, 0.9):
+        x0 = sd * torch.randn(n, 1, generator=gen(), dtype=F64)
+        state, _ = hsm.perturb(x0, t, gen(2))
+        exact = toy.gaussian_1d(sd).score_fn(hsm)(state, torch.full((n,), t, dtype=F64))
+        # the Gaussian part of the output is the whole answer: the network's ideal output is 0
+        assert hsm.output_from_score(exact, state, t).abs().max() < 1e-8
+        x_in, _ = hsm.network_inputs(state, t)
+        assert torch.allclose(x_in.var(dim=0), torch.ones(2, dtype=F64), rtol=0.02)
+
+
 def test_sscs_linear_part_keeps_the_prior():
     hsm = sdes.get("cld-hsm")
     (e11, e12, e21, e22), (c11, c12, c22) = hsm.sscs_linear(0.13)
@@ -242,6 +246,11 @@ def exact_gaussian_net(sde, data_std: float):
             sigma = torch.exp(4 * c_noise)
             state = x_in * torch.sqrt(sigma**2 + sde.sigma_data**2)[:, None]
             t = sde.time_of_noise_level(sigma).clamp(0, sde.T)
+        elif sde.name == "cld-hsm":
+            scale_x, scale_v = (c[:, None] for c in sde.input_scales(c_noise))
+            d = x_in.shape[-1] // 2
+            state = torch.cat([x_in[:, :d] / scale_x, x_in[:, d:] / scale_v], dim=-1)
+            t = c_noise
         else:
             state, t = x_in, c_noise
         score = scale * score_fn(state, t)
@@ -331,7 +340,9 @@ def test_sample_time_range_and_prior_shapes(name):
     sde = sdes.get(name)
     t = sde.sample_time(50_000, generator=gen(), dtype=F64)
     assert t.shape == (50_000,) and float(t.min()) >= sde.t_eps and float(t.max()) <= sde.T
-    if name != "ve-edm":  # uniform on [t_eps, T]
+    if name == "cld-hsm":  # t_eps + (T - t_eps) w^2 with w uniform: mean t_eps + (T - t_eps) / 3
+        assert float(t.mean()) == pytest.approx(sde.t_eps + (sde.T - sde.t_eps) / 3, rel=0.01)
+    elif name != "ve-edm":  # uniform on [t_eps, T]
         mid = 0.5 * (sde.t_eps + sde.T)
         assert float(t.mean()) == pytest.approx(mid, rel=0.01)
     prior = sde.prior_sample((4, 8, 2), generator=gen(), dtype=F64)

@@ -53,13 +53,14 @@ def linear_flow_map(
 
 
 def linear_em_covariance(
-    sde: SDE, score_fn: ScoreFn, steps: int, start_cov: Tensor, *, grid: str = "uniform"
+    sde: SDE, score_fn: ScoreFn, steps: int, start_cov: Tensor, *, grid: str | None = None
 ) -> Tensor:
     """Covariance of the state after ``steps`` Euler-Maruyama steps from a state of ``start_cov``.
 
     Iterates Cov' = C Cov C^T + D D^T with C = step(probes, noise 0), D = step(0, noise 1), where
     step is the sampler's own: ``em_step`` in t (vp, ve, cld-hsm) or ``edm_em_step`` in sigma^2
-    (ve-edm, on the sigmas of the time grid). No final denoising step.
+    (ve-edm, on the sigmas of the time grid). No final denoising step. ``grid`` defaults to the
+    sampler's own, ``sde.default_grid``.
     """
     if sde.name not in _EM_LINEAR:
         raise ValueError(f"linear_em_covariance covers {_EM_LINEAR}, not {sde.name!r}")
@@ -71,7 +72,7 @@ def linear_em_covariance(
         torch.zeros(1, k, dtype=torch.float64),
         torch.ones(1, 1, dtype=torch.float64),
     )
-    times = time_grid(sde, steps, grid)
+    times = time_grid(sde, steps, grid or sde.default_grid)
     if sde.name == "ve-edm":
         knots = [float(s) for s in sde.sigma(times)]
 
