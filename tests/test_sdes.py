@@ -440,3 +440,20 @@ def test_reverse_drift_matches_the_paper_and_math_notes():
     assert torch.allclose(sde_drift[:, 3:], -b * pos - G * b * vel / M - 2 * G * b * s)
     with pytest.raises(ValueError, match="not|no reverse drift"):
         sdes.get("cld").reverse_drift(u, s, 0.4)
+
+
+def test_cld_hsm_memoised_coefficients_match_the_direct_computation():
+    hsm = sdes.get("cld-hsm")
+    state = hsm.prior_sample((5, 3), generator=gen(), dtype=F64)
+    output = torch.randn(5, 3, generator=gen(1), dtype=F64)
+    mixed = torch.tensor([0.3, 0.3, 0.3, 0.3, 0.31], dtype=F64)  # per-sample path, no memo
+    for _ in range(2):  # the second call reads the memo
+        shared = hsm.score_from_output(output, state, torch.full((5,), 0.3, dtype=F64))
+        per_sample = hsm.score_from_output(output, state, mixed)
+        assert torch.allclose(shared[:4], per_sample[:4], rtol=1e-12, atol=0)
+    assert not torch.allclose(shared[4], per_sample[4])
+    h = 0.07
+    assert hsm.sscs_linear(h) == hsm.sscs_linear(h)  # memoised floats, unchanged
+    (e11, e12, e21, e22), _ = hsm.sscs_linear(h)
+    E = torch.linalg.matrix_exp(torch.tensor(hsm.F_reverse, dtype=F64) * h)
+    assert torch.allclose(torch.tensor([[e11, e12], [e21, e22]], dtype=F64), E, rtol=1e-10)

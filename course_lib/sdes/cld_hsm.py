@@ -42,6 +42,9 @@ from torch import Tensor
 from course_lib.sdes.base import SDE, NetFn, TimeLike, mean_over_data, rand, randn
 from course_lib.sdes.critical import Matrix2, critical_expm, critical_noise_cov
 
+#: Times whose preconditioning coefficients are kept (a few sampler grids' worth).
+_COEFF_CACHE_SIZE = 4096
+
 
 class CLDHSM(SDE):
     """Dockhorn et al.'s CLD with hybrid score matching; ``score_fn`` returns the velocity score."""
@@ -103,24 +106,33 @@ class CLDHSM(SDE):
 
     def kernel_cholesky(self, t: TimeLike) -> tuple[Tensor, Tensor, Tensor]:
         """(L_xx, L_vx, L_vv): lower Cholesky factor of Sigma(t) (L_vv = sqrt(Sigma_vv) at t=0)."""
-        sxx, sxv, svv = self.kernel_cov(self.time_tensor(t))
+        lxx, lvx, lvv = self._cholesky_from_cov(*self.kernel_cov(self.time_tensor(t)))
+        return self._out(lxx, t), self._out(lvx, t), self._out(lvv, t)
+
+    @staticmethod
+    def _cholesky_from_cov(sxx: Tensor, sxv: Tensor, svv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         positive = sxx > 0
         safe = torch.where(positive, sxx, torch.ones_like(sxx))
         lxx = torch.sqrt(sxx)
         lvx = torch.where(positive, sxv / torch.sqrt(safe), torch.zeros_like(sxv))
         lvv = torch.sqrt(torch.where(positive, svv - sxv**2 / safe, svv))
-        return self._out(lxx, t), self._out(lvx, t), self._out(lvv, t)
+        return lxx, lvx, lvv
 
     def sscs_linear(self, h: float) -> tuple[tuple[float, float, float, float], tuple[float, ...]]:
         """Exact step of length h of du = F_reverse u dtau + (0, sqrt(2 Gamma beta)) dW.
 
         Returns the entries (e11, e12, e21, e22) of e^{F_reverse h} and the noise covariance
         (C11, C12, C22); this linear part of the reverse SDE keeps the prior N(0, 1) x N(0, M).
+        Memoised per h (a sampler's grid repeats at every call).
         """
-        hh = torch.tensor(float(h), dtype=torch.float64)
-        expm = tuple(float(e) for e in critical_expm(self.F_reverse, hh))
-        cov = tuple(float(c) for c in critical_noise_cov(self.F_reverse, self.q, hh))
-        return expm, cov
+
+        def compute():
+            hh = torch.tensor(float(h), dtype=torch.float64)
+            expm = tuple(float(e) for e in critical_expm(self.F_reverse, hh))
+            cov = tuple(float(c) for c in critical_noise_cov(self.F_reverse, self.q, hh))
+            return expm, cov
+
+        return self._memo(("sscs", float(h)), compute)
 
     # ------------------------------------------------------------------ the process
     def drift(self, x: Tensor, t: TimeLike) -> Tensor:
@@ -175,7 +187,7 @@ class CLDHSM(SDE):
         tt = self.time_tensor(t)
         mx, mv = self.kernel_mean_coeffs(tt)
         sxx, sxv, svv = self.kernel_cov(tt)
-        lvv = self.kernel_cholesky(tt)[2]
+        lvv = self._cholesky_from_cov(sxx, sxv, svv)[2]
         sd2 = self.sigma_data**2
         a, b, c = sd2 * mx**2 + sxx, sd2 * mx * mv + sxv, sd2 * mv**2 + svv
         det = a * c - b**2
@@ -183,7 +195,24 @@ class CLDHSM(SDE):
 
     def _precond(self, state: Tensor, t: TimeLike) -> tuple[Tensor, ...]:
         tt = self.time_tensor(t, batch=state.shape[0], device=state.device)
+        if tt.dim() == 0 or bool((tt == tt[0]).all()):  # a sampler's step: one time for all
+            return tuple(
+                self.broadcast(c, state) for c in self._preconditioning_at(float(tt.max()))
+            )
         return tuple(self.broadcast(c, state) for c in self.preconditioning(tt))
+
+    def _preconditioning_at(self, t: float) -> tuple[Tensor, ...]:
+        """``preconditioning(t)`` for one time, memoised: samplers revisit the same grid each call."""
+        return self._memo(("precond", t), lambda: self.preconditioning(t))
+
+    def _memo(self, key: tuple, compute):
+        """Per-instance memo of closed-form coefficients (cleared when it holds too many)."""
+        cache = self.__dict__.setdefault("_coeff_cache", {})
+        if key not in cache:
+            if len(cache) >= _COEFF_CACHE_SIZE:
+                cache.clear()
+            cache[key] = compute()
+        return cache[key]
 
     def _gaussian_eps(self, state: Tensor, coeffs: tuple[Tensor, ...]) -> Tensor:
         _, _, k_x, k_v, _ = coeffs
