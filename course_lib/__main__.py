@@ -203,10 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             parser.error("--threads must be at least 1")
-        if args.command != "train":  # train sets its own threads from TrainConfig.num_threads
-            import torch
+        import torch
 
-            torch.set_num_threads(args.threads)
+        torch.set_num_threads(args.threads)  # train also keeps it in TrainConfig.num_threads
     handlers = {
         "train": _cmd_train,
         "evaluate": _cmd_evaluate,

@@ -17,8 +17,7 @@ def _random_policy(
     decoder: str, sde: str, device: torch.device, obs_type: str = "keypoints"
 ) -> DiffusionPolicy:
     cfg = PolicyConfig(sde=sde, decoder=decoder, obs_type=obs_type)
-    dim = 2 if cfg.is_image else OBS_DIMS[obs_type]
-    norm_obs = MinMaxNormalizer(torch.zeros(dim), torch.full((dim,), 512.0))
+    norm_obs = MinMaxNormalizer(torch.zeros(cfg.obs_dim), torch.full((cfg.obs_dim,), 512.0))
     norm_act = MinMaxNormalizer(torch.zeros(2), torch.full((2,), 512.0))
     return DiffusionPolicy(cfg, norm_obs, norm_act).to(device)
 
@@ -26,8 +25,7 @@ def _random_policy(
 def _random_batch(policy: DiffusionPolicy, batch_size: int, device: torch.device) -> dict:
     """Normalised observations in [-1, 1] (plus 84 px images in [0, 1] for image policies)."""
     cfg = policy.cfg
-    dim = 2 if cfg.is_image else OBS_DIMS[cfg.obs_type]
-    obs = {"obs": torch.rand(batch_size, cfg.n_obs, dim, device=device) * 2 - 1}
+    obs = {"obs": torch.rand(batch_size, cfg.n_obs, cfg.obs_dim, device=device) * 2 - 1}
     if cfg.is_image:
         obs["images"] = torch.rand(batch_size, cfg.n_obs, 3, 84, 84, device=device)
     return obs

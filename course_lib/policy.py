@@ -85,6 +85,11 @@ class PolicyConfig:
     def is_image(self) -> bool:
         return self.obs_type == "pixels"
 
+    @property
+    def obs_dim(self) -> int:
+        """Size of the low-dimensional observation per step (the agent position for images)."""
+        return 2 if self.is_image else OBS_DIMS[self.obs_type]
+
 
 class DiffusionPolicy(nn.Module):
     """Encoder + decoder + SDE; ``act`` returns absolute agent targets (batch, horizon, 2) in pixels."""
@@ -102,7 +107,7 @@ class DiffusionPolicy(nn.Module):
         self.obs_normalizer = obs_normalizer
         self.action_normalizer = action_normalizer
         self.metadata: dict[str, Any] = dict(metadata or {})
-        obs_dim = 2 if cfg.is_image else OBS_DIMS[cfg.obs_type]
+        obs_dim = cfg.obs_dim
         cond_dim = DECODER_SIZES[cfg.decoder].cond_dim
         self.encoder = build_encoder(cfg.obs_type, cfg.n_obs, obs_dim, cond_dim)
         self.decoder = build_decoder(cfg.decoder, cfg.horizon, 2 * self.sde.state_factor, 2)

@@ -76,6 +76,8 @@ class CLDHSM(SDE):
         self.M, self.Gamma, self.beta = float(M), float(Gamma), float(beta)
         self.v0_var_factor = float(v0_var_factor)
         self.sigma_data = float(sigma_data)
+        #: Memo of closed-form coefficients by (kind, time or step), see ``_memo``.
+        self._coeff_cache: dict[tuple, object] = {}
         #: Forward drift matrix F per dimension.
         self.F: Matrix2 = ((0.0, beta / M), (-beta, -Gamma * beta / M))
         #: Drift matrix of the linear part of the reverse SDE used by SSCS (see ``sscs_linear``).
@@ -207,12 +209,11 @@ class CLDHSM(SDE):
 
     def _memo(self, key: tuple, compute):
         """Per-instance memo of closed-form coefficients (cleared when it holds too many)."""
-        cache = self.__dict__.setdefault("_coeff_cache", {})
-        if key not in cache:
-            if len(cache) >= _COEFF_CACHE_SIZE:
-                cache.clear()
-            cache[key] = compute()
-        return cache[key]
+        if key not in self._coeff_cache:
+            if len(self._coeff_cache) >= _COEFF_CACHE_SIZE:
+                self._coeff_cache.clear()
+            self._coeff_cache[key] = compute()
+        return self._coeff_cache[key]
 
     def _gaussian_eps(self, state: Tensor, coeffs: tuple[Tensor, ...]) -> Tensor:
         _, _, k_x, k_v, _ = coeffs
