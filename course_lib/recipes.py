@@ -17,16 +17,15 @@ PAPER_SDES = ("vp", "ve", "cld")
 CORRECTED_SDES = ("cld-hsm", "ve-edm")
 
 #: Solvers evaluated for each SDE, with their number of steps N. The paper does not state its N;
-#: the paper's processes get N = 50 for every solver (Heun spends two network calls per step), the
-#: corrected ones the step counts their samplers are designed for (EDM: 10 Heun steps; CLD-HSM: 50,
-#: where its samplers stop improving on the PushT policy, and 200 for the plain Euler step, which
-#: loses accuracy on the rotating CLD probability-flow ODE).
+#: the paper's processes and CLD-HSM get N = 50 for every solver (Heun spends two network calls per
+#: step; CLD-HSM's Euler and Heun are the exponential steps), VE-EDM the step counts its samplers
+#: are designed for (EDM: 10 Heun steps).
 TABLE_SOLVERS: dict[str, dict[str, int]] = {
     "vp": {"euler": 50, "heun": 50, "em": 50},
     "ve": {"euler": 50, "heun": 50, "em": 50},
     "cld": {"euler": 50, "em": 50},
     "ve-edm": {"euler": 10, "heun": 10, "em": 40},
-    "cld-hsm": {"euler": 200, "heun": 50, "em": 50, "sscs": 50},
+    "cld-hsm": {"euler": 50, "heun": 50, "em": 50, "sscs": 50},
 }
 
 #: Training steps of the course recipe (full mode) and of fast mode (CI, COURSE_FAST=1).

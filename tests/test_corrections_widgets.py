@@ -103,8 +103,9 @@ def test_ve_sampler_metrics_separate_the_two_processes():
 
 
 def test_paper_cld_stays_biased_while_the_exact_reversal_converges():
-    paper_euler, paper_em, em, sscs = (fc.CLD_SPECS[i] for i in (0, 1, 4, 5))
-    results = fc.cld_convergence([20, 200], (paper_euler, paper_em, em, sscs), n_samples=2000)
+    paper_euler, paper_em, euler_t, exp_euler, _, em, sscs = fc.CLD_SPECS
+    chosen = (paper_euler, paper_em, euler_t, exp_euler, em, sscs)
+    results = fc.cld_convergence([20, 200], chosen, n_samples=2000)
     # the paper's samplers are biased in the limit: N = 1000 and 3000 both give W1 0.12 and 0.31
     assert results[paper_euler.label]["w1"][-1] > 0.08
     assert (
@@ -114,6 +115,18 @@ def test_paper_cld_stays_biased_while_the_exact_reversal_converges():
     assert abs(results[sscs.label]["variance_ratio"][-1] - 1) < 0.1
     assert results[sscs.label]["w1"][-1] < 0.06
     assert results[sscs.label]["w1"][0] < results[em.label]["w1"][0]  # SSCS wins at few steps
+    # at N = 20 the exponential Euler step is close to the data, the Euler step in t far from it
+    assert results[exp_euler.label]["w1"][0] < 0.1 < 0.5 < results[euler_t.label]["w1"][0]
+
+
+def test_cld_time_laws_put_the_log_normal_share_in_edms_band():
+    laws = fc.cld_time_laws(20_000)
+    band = {law: float(np.mean(np.abs(v + 1.2) < 2.4)) for law, v in laws.items()}
+    # N(-1.2, 1.2^2) within 2 std: 95.4%; measured 47% (w^2) and 34% (uniform)
+    assert band["lognormal"] == pytest.approx(0.954, abs=0.01)
+    assert 0.40 < band["sqrt"] < 0.55 and 0.28 < band["uniform"] < 0.40
+    fig = fc.cld_time_laws_figure(laws)
+    assert len(fig.axes) == 2 and len(fig.axes[1].patches) >= 3
 
 
 # ------------------------------------------------------------------------------------ PushT

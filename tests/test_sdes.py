@@ -46,6 +46,8 @@ def test_overrides_are_applied():
         ("ve", {"kernel": "sigma2"}, "kernel must be one of"),
         ("cld", {"gamma": -1.0}, "gamma must be positive"),
         ("cld-hsm", {"M": 1.0}, "critical damping"),
+        ("cld-hsm", {"time_law": "cubic"}, "unknown time_law"),
+        ("cld-hsm", {"p_std": 0.0}, "p_std must be positive"),
         ("ve-edm", {"sigma_data": 0.0}, "must be positive"),
     ],
 )
@@ -210,6 +212,42 @@ def test_cld_hsm_mixed_score_is_exact_for_gaussian_data_and_inputs_have_unit_var
         assert torch.allclose(x_in.var(dim=0), torch.ones(2, dtype=F64), rtol=0.02)
 
 
+def test_cld_hsm_effective_sigma_is_the_error_of_the_best_estimate_of_x0():
+    """Regressing x_0 on u_t leaves variance 1/(1/s^2 + 1/sigma_eff^2) for x_0 ~ N(0, s^2)."""
+    hsm = sdes.get("cld-hsm")
+    n, s = 400_000, 0.5
+    for t in (0.01, 0.05, 0.1, 0.2):
+        x0 = s * torch.randn(n, 1, generator=gen(), dtype=F64)
+        state, _ = hsm.perturb(x0, t, gen(5))
+        coef = torch.linalg.lstsq(state, x0).solution
+        residual = float((x0 - state @ coef).var())
+        expected = 1.0 / (1.0 / s**2 + 1.0 / float(hsm.effective_sigma(t)) ** 2)
+        assert residual == pytest.approx(expected, rel=0.01)
+    tt = torch.tensor([hsm.t_eps, 0.01, 0.1, 0.5, hsm.T], dtype=F64)
+    assert torch.allclose(hsm.time_of_sigma(hsm.effective_sigma(tt)), tt, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("law", "check"),
+    [
+        ("lognormal", "log_sigma"),
+        ("sqrt", "mean"),  # t_eps + (T - t_eps) w^2, w ~ U[0, 1]: mean t_eps + (T - t_eps) / 3
+        ("uniform", "mean"),
+    ],
+)
+def test_cld_hsm_training_time_laws(law, check):
+    hsm = sdes.get("cld-hsm", time_law=law)
+    t = hsm.sample_time(200_000, generator=gen(), dtype=F64)
+    assert float(t.min()) >= hsm.t_eps and float(t.max()) <= hsm.T
+    if check == "log_sigma":  # EDM's N(-1.2, 1.2^2); truncation at ln 7e-4 and ln 250 is negligible
+        log_sigma = torch.log(hsm.effective_sigma(t))
+        assert float(log_sigma.mean()) == pytest.approx(-1.2, abs=0.02)
+        assert float(log_sigma.std()) == pytest.approx(1.2, abs=0.02)
+    else:
+        share = 1 / 3 if law == "sqrt" else 1 / 2
+        assert float(t.mean()) == pytest.approx(hsm.t_eps + (hsm.T - hsm.t_eps) * share, rel=0.01)
+
+
 def test_sscs_linear_part_keeps_the_prior():
     hsm = sdes.get("cld-hsm")
     (e11, e12, e21, e22), (c11, c12, c22) = hsm.sscs_linear(0.13)
@@ -340,9 +378,10 @@ def test_sample_time_range_and_prior_shapes(name):
     sde = sdes.get(name)
     t = sde.sample_time(50_000, generator=gen(), dtype=F64)
     assert t.shape == (50_000,) and float(t.min()) >= sde.t_eps and float(t.max()) <= sde.T
-    if name == "cld-hsm":  # t_eps + (T - t_eps) w^2 with w uniform: mean t_eps + (T - t_eps) / 3
-        assert float(t.mean()) == pytest.approx(sde.t_eps + (sde.T - sde.t_eps) / 3, rel=0.01)
-    elif name != "ve-edm":  # uniform on [t_eps, T]
+    if name not in (
+        "ve-edm",
+        "cld-hsm",
+    ):  # EDM's noise levels: tested below  # uniform on [t_eps, T]
         mid = 0.5 * (sde.t_eps + sde.T)
         assert float(t.mean()) == pytest.approx(mid, rel=0.01)
     prior = sde.prior_sample((4, 8, 2), generator=gen(), dtype=F64)

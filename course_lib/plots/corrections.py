@@ -35,6 +35,7 @@ from course_lib import config, sdes, solvers, toy
 from course_lib.plots.calculus import SOLVER_COLORS
 from course_lib.plots.pusht import draw_scene
 from course_lib.plots.results import SOLVER_ORDER
+from course_lib.sdes.cld_hsm import TIME_LAWS
 
 #: Colours of the two processes compared in each part.
 PROCESS_COLORS = {"ve": "#d62728", "ve-edm": "#ff7f0e", "cld": "#2ca02c", "cld-hsm": "#9467bd"}
@@ -78,6 +79,12 @@ class SamplerSpec:
     solver: str
     grid: str | None = None
     denoise_final: bool | None = None
+    #: Constructor overrides of the process, e.g. ``(("ode_stepping", "plain"),)``.
+    sde_overrides: tuple[tuple[str, object], ...] = ()
+
+    def build_sde(self) -> sdes.SDE:
+        """The process with its overrides."""
+        return sdes.get(self.sde, **dict(self.sde_overrides))
 
     @property
     def stochastic(self) -> bool:
@@ -99,7 +106,7 @@ def sample_toy(
     With ``return_path`` also the :class:`course_lib.solvers.Path` (full phase-space states).
     """
     _check_count(steps=steps, n_samples=n_samples)
-    sde = sdes.get(spec.sde)
+    sde = spec.build_sde()
     out = solvers.sample(
         sde,
         toy_target(target).score_fn(sde),
@@ -178,7 +185,7 @@ def ve_output_variance(
                 sample_toy(spec, steps, target="gaussian", n_samples=n_samples, seed=seed), ddof=1
             )
         )
-    sde = sdes.get(spec.sde)
+    sde = spec.build_sde()
     out = solvers.sample(
         sde,
         toy_target("gaussian").score_fn(sde),
@@ -400,12 +407,16 @@ def ve_sampler_figure(
 # CLD: the paper's sampler against the exact reversal
 # ---------------------------------------------------------------------------------------------
 
-#: The paper's CLD samplers (Eqs. 10-11) and the exact reversal's samplers.
+_PLAIN = (("ode_stepping", "plain"),)
+
+#: The paper's CLD samplers (Eqs. 10-11) and the exact reversal's samplers: probability-flow steps
+#: in t, exponential ones (the default, :mod:`course_lib.solvers.exponential`) and stochastic ones.
 CLD_SPECS: tuple[SamplerSpec, ...] = (
     SamplerSpec("paper CLD, Euler", "cld", "euler"),
     SamplerSpec("paper CLD, Euler-Maruyama", "cld", "em"),
-    SamplerSpec("cld-hsm, Euler (ODE)", "cld-hsm", "euler"),
-    SamplerSpec("cld-hsm, Heun (ODE)", "cld-hsm", "heun"),
+    SamplerSpec("cld-hsm, Euler in t (ODE)", "cld-hsm", "euler", None, None, _PLAIN),
+    SamplerSpec("cld-hsm, exponential Euler (ODE)", "cld-hsm", "euler"),
+    SamplerSpec("cld-hsm, exponential Heun (ODE)", "cld-hsm", "heun"),
     SamplerSpec("cld-hsm, Euler-Maruyama", "cld-hsm", "em"),
     SamplerSpec("cld-hsm, SSCS", "cld-hsm", "sscs"),
 )
@@ -439,10 +450,12 @@ def _cld_color(label: str) -> str:
 def cld_convergence_figure(
     steps_list: Sequence[int], results: Mapping[str, Mapping[str, np.ndarray]]
 ) -> Figure:
-    """Variance ratio and W1 against N: the paper's sampler (dashed) and the exact reversal."""
+    """Variance ratio and W1 against N: the paper's sampler (dashed), the exact reversal with
+    steps in t (dotted) and with exponential or stochastic steps (solid)."""
     fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4))
     for label, row in results.items():
-        style = {"ls": "--" if label.startswith("paper") else "-", "marker": "o", "ms": 4}
+        dashes = "--" if label.startswith("paper") else ":" if "in t" in label else "-"
+        style = {"ls": dashes, "marker": "o", "ms": 4}
         color = _cld_color(label)
         ratio = np.where(np.isfinite(row["variance_ratio"]), row["variance_ratio"], np.nan)
         ax0.loglog(steps_list, ratio, color=color, label=label, **style)
@@ -462,6 +475,48 @@ def cld_convergence_figure(
     return fig
 
 
+def cld_time_laws(n_samples: int = 100_000, seed: int = 0) -> dict[str, np.ndarray]:
+    """ln sigma_eff of CLD-HSM training times under each time law (see ``CLDHSM.sample_time``)."""
+    out = {}
+    for law in TIME_LAWS:
+        hsm = sdes.get("cld-hsm", time_law=law)
+        t = hsm.sample_time(
+            n_samples, generator=torch.Generator().manual_seed(seed), dtype=torch.float64
+        )
+        out[law] = np.log(hsm.effective_sigma(t).numpy())
+    return out
+
+
+def cld_time_laws_figure(
+    laws: Mapping[str, np.ndarray] | None = None, n_samples: int = 100_000
+) -> Figure:
+    """Left: sigma_eff(t), the VE noise level u_t is as informative as. Right: where the training
+    times of each law put ln sigma_eff (``laws`` from :func:`cld_time_laws`, drawn if None), against
+    EDM's N(-1.2, 1.2^2) band (mean +- 2 std)."""
+    hsm = sdes.get("cld-hsm")
+    fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4))
+    t = np.geomspace(hsm.t_eps, hsm.T, 400)
+    ax0.loglog(t, hsm.effective_sigma(torch.as_tensor(t)).numpy(), color="k")
+    ax0.set(xlabel="t", ylabel=r"$\sigma_{eff}(t)$", title="CLD-HSM as VE noise", ylim=(1e-4, 1e3))
+    band = (hsm.p_mean - 2 * hsm.p_std, hsm.p_mean + 2 * hsm.p_std)
+    ax1.axvspan(*band, color="0.85", label="EDM: 95% of levels")
+    bins = np.linspace(-8.0, 6.0, 57)
+    for law, values in (laws or cld_time_laws(n_samples)).items():
+        inside = np.mean((values > band[0]) & (values < band[1]))
+        ax1.hist(
+            values,
+            bins=bins,
+            density=True,
+            histtype="step",
+            lw=2,
+            label=f"{law}: {inside:.0%} in band",
+        )
+    ax1.set(xlabel=r"$\ln\sigma_{eff}$ of the training times", ylabel="density")
+    ax1.set_title("where each time law trains the network", fontsize=10)
+    ax1.legend(fontsize=8)
+    return fig
+
+
 def _phase_panel(ax, spec: SamplerSpec, steps: int, states: np.ndarray, n_paths: int) -> None:
     """Phase-plane trajectories of the first ``n_paths`` samples of ``states`` (steps+1, n, 2)."""
     pos, mom = states[:, :n_paths, 0], states[:, :n_paths, 1]
@@ -470,7 +525,7 @@ def _phase_panel(ax, spec: SamplerSpec, steps: int, states: np.ndarray, n_paths:
     ax.plot(pos[-1], mom[-1], "k.", ms=5, label="end")
     names = ("a", "p") if spec.sde == "cld" else ("x", "v")
     ax.set(xlabel=f"position {names[0]}", ylabel=f"momentum {names[1]}")
-    ax.set_title(f"{spec.label}, N = {steps}, T = {sdes.get(spec.sde).T:g}", fontsize=9)
+    ax.set_title(f"{spec.label}, N = {steps}, T = {spec.build_sde().T:g}", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
 
 

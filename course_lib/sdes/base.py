@@ -54,6 +54,29 @@ def rand(
     return u.to(device) if device is not None else u
 
 
+def truncated_log_normal(
+    batch: int,
+    mean: float,
+    std: float,
+    lo: float,
+    hi: float,
+    *,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """float64 draws of ln(sigma) ~ N(mean, std^2) truncated to [lo, hi] (bounds on ln sigma).
+
+    Inverse-CDF sampling: u ~ U[Phi(lo), Phi(hi)], ln sigma = mean + std sqrt(2) erfinv(2u - 1), so
+    no mass piles up at the bounds (EDM's training noise levels, Karras et al. 2022, Sec. 5).
+    """
+    if std <= 0 or not lo < hi:
+        raise ValueError(f"need std > 0 and lo < hi, got std={std}, lo={lo}, hi={hi}")
+    cdf = [0.5 * (1.0 + math.erf((v - mean) / (std * math.sqrt(2.0)))) for v in (lo, hi)]
+    u = rand((batch,), generator=generator, device=device, dtype=torch.float64)
+    p = cdf[0] + (cdf[1] - cdf[0]) * u
+    return (mean + std * math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)).clamp(lo, hi)
+
+
 def mean_over_data(values: Tensor) -> Tensor:
     """Per-sample mean over every non-batch dimension: ``(batch, ...) -> (batch,)``."""
     return values.reshape(values.shape[0], -1).mean(dim=1)
@@ -73,6 +96,8 @@ class SDE(abc.ABC):
     default_grid: str = "uniform"
     #: Whether the samplers end with a denoising step by default (see ``solvers.sample``).
     denoise_final_default: bool = False
+    #: How the samplers "euler" and "heun" step the probability-flow ODE ("plain": in t).
+    ode_stepping: str = "plain"
 
     def __init__(self, T: float, t_eps: float):
         if not (math.isfinite(T) and math.isfinite(t_eps)):

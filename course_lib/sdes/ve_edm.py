@@ -24,7 +24,7 @@ import math
 import torch
 from torch import Tensor
 
-from course_lib.sdes.base import NetFn, TimeLike, mean_over_data, rand
+from course_lib.sdes.base import NetFn, TimeLike, mean_over_data, truncated_log_normal
 from course_lib.sdes.ve import VESDE
 
 
@@ -97,14 +97,10 @@ class VEEDMSDE(VESDE):
     def sample_time(self, batch, generator=None, device=None, dtype=torch.float32) -> Tensor:
         """Training t: ln sigma(t) ~ N(p_mean, p_std^2) truncated to [sigma(t_eps), sigma_max]."""
         lo, hi = (math.log(s) for s in (self.sigma(self.t_eps).item(), self.sigma_max))
-        cdf = [
-            0.5 * (1.0 + math.erf((v - self.p_mean) / (self.p_std * math.sqrt(2))))
-            for v in (lo, hi)
-        ]
-        u = rand((batch,), generator=generator, device=device, dtype=torch.float64)
-        p = cdf[0] + (cdf[1] - cdf[0]) * u
-        log_sigma = self.p_mean + self.p_std * math.sqrt(2.0) * torch.erfinv(2.0 * p - 1.0)
-        t = (log_sigma.clamp(lo, hi) - math.log(self.sigma_min)) / self.log_ratio
+        log_sigma = truncated_log_normal(
+            batch, self.p_mean, self.p_std, lo, hi, generator=generator, device=device
+        )
+        t = (log_sigma - math.log(self.sigma_min)) / self.log_ratio
         return t.clamp(self.t_eps, self.T).to(dtype)
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:

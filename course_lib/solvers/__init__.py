@@ -8,7 +8,7 @@ notebooks and tests can look inside one step (e.g. the linear map of Euler-Maruy
 |---|---|---|---|---|
 | vp, ve | probability-flow ODE in t | Heun on the ODE | reverse SDE | - |
 | cld (paper) | Eqs. 10-11 without noise | not in the paper | Eqs. 10-11 | - |
-| cld-hsm | probability-flow ODE | Heun on the ODE | reverse SDE | splitting sampler |
+| cld-hsm | exponential Euler on the ODE | exponential Heun | reverse SDE | splitting sampler |
 | ve-edm | DDIM step in sigma | EDM Heun in sigma | EM in sigma^2 | - |
 """
 
@@ -22,6 +22,7 @@ from course_lib.solvers.diffusion import (
     ode_velocity,
 )
 from course_lib.solvers.edm import denoised, edm_em_step, edm_euler_step, edm_heun_step
+from course_lib.solvers.exponential import exp_euler_step, exp_heun_step
 from course_lib.solvers.grids import GRID_KINDS, RHO, grid_kinds, time_grid
 from course_lib.solvers.langevin import paper_cld_step, sscs_step
 from course_lib.solvers.moments import linear_em_covariance, linear_flow_map
@@ -29,6 +30,7 @@ from course_lib.solvers.sampling import (
     SOLVERS,
     Path,
     check_solver,
+    ode_step,
     probability_flow,
     sample,
     simulate_forward,
@@ -48,9 +50,12 @@ __all__ = [
     "edm_euler_step",
     "edm_heun_step",
     "em_step",
+    "exp_euler_step",
+    "exp_heun_step",
     "grid_kinds",
     "linear_em_covariance",
     "linear_flow_map",
+    "ode_step",
     "ode_euler_step",
     "ode_heun_step",
     "ode_velocity",

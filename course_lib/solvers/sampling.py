@@ -17,7 +17,7 @@ from torch import Tensor
 
 from course_lib.sdes import SDE
 from course_lib.sdes.base import randn
-from course_lib.solvers import diffusion, edm, langevin
+from course_lib.solvers import diffusion, edm, exponential, langevin
 from course_lib.solvers.diffusion import ScoreFn
 from course_lib.solvers.grids import check_explicit_grid, check_steps, time_grid
 
@@ -109,15 +109,22 @@ def _stepper(sde: SDE, score_fn: ScoreFn, solver: str, generator):
         return lambda x, t, tn: langevin.paper_cld_step(
             sde, score_fn, x, t, tn, _noise_like(sde, x, generator)
         )
-    if solver == "euler":
-        return lambda x, t, tn: diffusion.ode_euler_step(sde, score_fn, x, t, tn)
-    if solver == "heun":
-        return lambda x, t, tn: diffusion.ode_heun_step(sde, score_fn, x, t, tn)
+    if solver in ("euler", "heun"):
+        step = ode_step(sde, solver)
+        return lambda x, t, tn: step(sde, score_fn, x, t, tn)
     if solver == "sscs":
         return lambda x, t, tn: langevin.sscs_step(sde, score_fn, x, t, tn, generator)
     return lambda x, t, tn: diffusion.em_step(
         sde, score_fn, x, t, tn, _noise_like(sde, x, generator)
     )
+
+
+def ode_step(sde: SDE, method: str):
+    """The probability-flow step ``(sde, score_fn, x, t, t_next) -> x`` for "euler" or "heun":
+    exponential for CLD-HSM (unless built with ``ode_stepping="plain"``), in t otherwise."""
+    if sde.ode_stepping == "exponential":
+        return {"euler": exponential.exp_euler_step, "heun": exponential.exp_heun_step}[method]
+    return {"euler": diffusion.ode_euler_step, "heun": diffusion.ode_heun_step}[method]
 
 
 def _sigma_stepper(sde, score_fn: ScoreFn, solver: str, generator):
@@ -204,15 +211,15 @@ def probability_flow(
     """
     if sde.name == "cld":
         raise ValueError("the paper's CLD sampler has no probability-flow ODE; use 'cld-hsm'")
-    methods = {"euler": diffusion.ode_euler_step, "heun": diffusion.ode_heun_step}
-    if method not in methods:
-        raise ValueError(f"unknown method {method!r}; valid methods are {tuple(methods)}")
+    if method not in ("euler", "heun"):
+        raise ValueError(f"unknown method {method!r}; valid methods are ('euler', 'heun')")
+    step = ode_step(sde, method)
     t_list = [float(t) for t in torch.as_tensor(times, dtype=torch.float64)]
     if len(t_list) < 2:
         raise ValueError("times must hold at least two entries")
     sde.time_tensor(torch.tensor(t_list, dtype=torch.float64))
     for t, t_next in zip(t_list[:-1], t_list[1:], strict=True):
-        x = methods[method](sde, score_fn, x, t, t_next)
+        x = step(sde, score_fn, x, t, t_next)
     return x
 
 
