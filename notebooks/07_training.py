@@ -94,7 +94,10 @@ print("training:", train_cfg)
 #   $\mathcal L = \mathbb E\,\|\boldsymbol\varepsilon_v - \boldsymbol\varepsilon_\theta(\mathbf u_t, t, \mathbf o)\|^2$, the score being
 #   $-\boldsymbol\varepsilon_\theta/L_{vv}(t)$. The network only adds a correction to the answer that
 #   is exact for Gaussian data, $\boldsymbol\varepsilon_\theta = \boldsymbol\varepsilon_{\text{gauss}}(\mathbf u_t, t) + F_\theta$
-#   (a "mixed score"), and sees $(\mathbf x_t, \mathbf v_t)$ scaled to unit variance.
+#   (a "mixed score"), and sees $(\mathbf x_t, \mathbf v_t)$ scaled to unit variance. Its training
+#   times are drawn so that $\sigma_{\text{eff}}(t) = (\mathbf m^\top\Sigma(t)^{-1}\mathbf m)^{-1/2}$,
+#   the VE noise level that $\mathbf u_t$ is as informative as about $\mathbf x_0$, follows EDM's
+#   log-normal law below.
 # * **VE-EDM** (Karras et al.): a preconditioned denoiser $D_\theta(\mathbf x;\sigma)$ with
 #   $\mathcal L = \mathbb E\,\lambda(\sigma)\,\|D_\theta(\mathbf a_0 + \sigma\mathbf n;\sigma) - \mathbf a_0\|^2$,
 #   $\lambda = (\sigma^2 + \sigma_d^2)/(\sigma\sigma_d)^2$, and $\ln\sigma$ drawn from a normal law.
