@@ -30,13 +30,7 @@ def exp_poly_integral(k: int, c: float, t: Tensor) -> Tensor:
         return t ** (k + 1) / (k + 1)
     ct = c * t
     small = ct.abs() <= 1.0
-    z = torch.where(small, ct, torch.zeros_like(ct))
-    series = torch.zeros_like(z)
-    term = torch.ones_like(z)
-    for n in range(_SERIES_TERMS):
-        series = series + term / (n + k + 1)
-        term = term * z / (n + 1)
-    series = series * t ** (k + 1)
+    series = _series(k, torch.where(small, ct, torch.zeros_like(ct)), t) if small.any() else None
     e = torch.exp(ct)
     if k == 0:
         closed = torch.expm1(ct) / c
@@ -44,7 +38,17 @@ def exp_poly_integral(k: int, c: float, t: Tensor) -> Tensor:
         closed = (e * (ct - 1.0) + 1.0) / c**2
     else:
         closed = (e * (ct**2 - 2.0 * ct + 2.0) - 2.0) / c**3
-    return torch.where(small, series, closed)
+    return closed if series is None else torch.where(small, series, closed)
+
+
+def _series(k: int, z: Tensor, t: Tensor) -> Tensor:
+    """t^{k+1} sum_n z^n / (n! (n + k + 1)), the power series of I_k for z = ct, |z| <= 1."""
+    series = torch.zeros_like(z)
+    term = torch.ones_like(z)
+    for n in range(_SERIES_TERMS):
+        series = series + term / (n + k + 1)
+        term = term * z / (n + 1)
+    return series * t ** (k + 1)
 
 
 def repeated_eigenvalue(a: Matrix2) -> float:
