@@ -26,6 +26,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "train", help="train a diffusion policy (resumes when the run directory has a checkpoint)"
     )
     p.add_argument("--sde", choices=sdes.NAMES, default="vp")
+    p.add_argument(
+        "--sde-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="constructor option of the SDE, repeatable (e.g. time_law=sqrt for cld-hsm)",
+    )
     p.add_argument("--obs", choices=("keypoints", "state", "pixels"), default="keypoints")
     p.add_argument(
         "--decoder", default=None, help="decoder size: course, tiny, paper, unet, unet-small"
@@ -97,6 +104,30 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
     _add_threads(p)
 
 
+def _literal(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_sde_options(sde: str, options: list[str]) -> dict[str, int | float | str]:
+    """``["KEY=VALUE", ...]`` -> constructor overrides of ``sde``, checked by building it."""
+    overrides = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--sde-option takes KEY=VALUE, got {option!r}")
+        overrides[key.strip()] = _literal(value.strip())
+    try:
+        sdes.get(sde, **overrides)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"--sde-option for {sde!r}: {err}") from None
+    return overrides
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from course_lib.recipes import course_recipe
     from course_lib.train import train
@@ -108,6 +139,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "horizon": args.horizon,
         "n_action_steps": args.n_action_steps,
         "action_kind": args.action_kind,
+        "sde_overrides": parse_sde_options(args.sde, args.sde_option) or None,
     }
     policy_cfg = dataclasses.replace(
         policy_cfg, **{k: v for k, v in policy_changes.items() if v is not None}

@@ -104,6 +104,22 @@ def test_unknown_sde_on_the_command_line_is_refused(capsys):
     assert "invalid choice" in capsys.readouterr().err
 
 
+def test_sde_options_are_parsed_and_checked():
+    from course_lib.__main__ import parse_sde_options
+
+    assert parse_sde_options("cld-hsm", ["time_law=sqrt", "p_std=0.8", "beta=4"]) == {
+        "time_law": "sqrt",
+        "p_std": 0.8,
+        "beta": 4,
+    }
+    with pytest.raises(SystemExit, match="unknown time_law"):
+        main(["train", "--sde", "cld-hsm", "--sde-option", "time_law=cubic"])
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        main(["train", "--sde", "cld-hsm", "--sde-option", "time_law"])
+    with pytest.raises(SystemExit, match="valid ones are"):
+        main(["train", "--sde", "vp", "--sde-option", "time_law=sqrt"])
+
+
 def test_threads_flag_is_checked_and_applied(capsys):
     import torch
 
