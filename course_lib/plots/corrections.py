@@ -414,7 +414,7 @@ _PLAIN = (("ode_stepping", "plain"),)
 CLD_SPECS: tuple[SamplerSpec, ...] = (
     SamplerSpec("paper CLD, Euler", "cld", "euler"),
     SamplerSpec("paper CLD, Euler-Maruyama", "cld", "em"),
-    SamplerSpec("cld-hsm, Euler in t (ODE)", "cld-hsm", "euler", None, None, _PLAIN),
+    SamplerSpec("cld-hsm, Euler in t (ODE)", "cld-hsm", "euler", sde_overrides=_PLAIN),
     SamplerSpec("cld-hsm, exponential Euler (ODE)", "cld-hsm", "euler"),
     SamplerSpec("cld-hsm, exponential Heun (ODE)", "cld-hsm", "heun"),
     SamplerSpec("cld-hsm, Euler-Maruyama", "cld-hsm", "em"),

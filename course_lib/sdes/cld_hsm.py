@@ -370,7 +370,7 @@ class CLDHSM(SDE):
 
     def time_of_sigma(self, sigma: Tensor) -> Tensor:
         """Inverse of :meth:`effective_sigma` (float64; log-linear interpolation of a table)."""
-        log_table, t_table = self._sigma_table()
+        log_table, t_table = (v.to(sigma.device) for v in self._sigma_table())
         log_sigma = torch.log(sigma.to(torch.float64)).clamp(log_table[0], log_table[-1])
         hi = torch.searchsorted(log_table, log_sigma).clamp(1, len(log_table) - 1)
         lo = hi - 1
