@@ -107,9 +107,8 @@ class DiffusionPolicy(nn.Module):
         self.obs_normalizer = obs_normalizer
         self.action_normalizer = action_normalizer
         self.metadata: dict[str, Any] = dict(metadata or {})
-        obs_dim = cfg.obs_dim
         cond_dim = DECODER_SIZES[cfg.decoder].cond_dim
-        self.encoder = build_encoder(cfg.obs_type, cfg.n_obs, obs_dim, cond_dim)
+        self.encoder = build_encoder(cfg.obs_type, cfg.n_obs, cfg.obs_dim, cond_dim)
         self.decoder = build_decoder(cfg.decoder, cfg.horizon, 2 * self.sde.state_factor, 2)
 
     # ------------------------------------------------------------------ properties

@@ -31,8 +31,16 @@ TABLE = [  # (sde, solver, steps, relative variance tolerance)
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def draw(name: str, target: toy.GaussianMixture, solver: str, steps: int, n: int, seed: int = 0):
-    sde = sdes.get(name)
+def draw(
+    name: str,
+    target: toy.GaussianMixture,
+    solver: str,
+    steps: int,
+    n: int,
+    seed: int = 0,
+    **overrides,
+):
+    sde = sdes.get(name, **overrides)
     return solvers.sample(
         sde,
         target.score_fn(sde),
@@ -121,19 +129,9 @@ def test_cld_hsm_exponential_steps_are_exact_for_gaussian_data_at_any_step_count
 def test_cld_hsm_exponential_steps_need_far_fewer_steps_on_the_mixture(mixture_reference):
     """Two-mode toy, W1 to the data: measured 0.013 (exponential Euler, 25 steps) against 0.40
     (plain Euler, 50 steps); 0.030 (exponential Heun, 10 steps) against 0.48 (plain Heun, 10)."""
-    target = toy.two_mode_1d()
 
     def w1(stepping: str, solver: str, steps: int) -> float:
-        sde = sdes.get("cld-hsm", ode_stepping=stepping)
-        y = solvers.sample(
-            sde,
-            target.score_fn(sde),
-            (N_MIX, 1),
-            solver=solver,
-            steps=steps,
-            generator=gen(1),
-            dtype=F64,
-        )
+        y = draw("cld-hsm", toy.two_mode_1d(), solver, steps, N_MIX, seed=1, ode_stepping=stepping)
         return toy.wasserstein1_1d(y, mixture_reference)
 
     assert w1("exponential", "euler", 25) < 0.03 < 0.2 < w1("plain", "euler", 50)

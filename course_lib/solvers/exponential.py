@@ -26,9 +26,13 @@ def _correction(sde: CLDHSM, score_fn: ScoreFn, state: Tensor, t: float) -> Tens
     return sde.output_from_score(call_score(sde, score_fn, state, t), state, t)
 
 
-def _linear_map(sde: CLDHSM, phi: tuple[float, ...], state: Tensor) -> tuple[Tensor, Tensor]:
+def _advance(sde: CLDHSM, phi: tuple[float, ...], state: Tensor, *terms) -> Tensor:
+    """Phi u + sum of w F over ``terms`` = ((w_x, w_v), F), ...: the weights act on (x, v)."""
     x, v = sde.positions(state), sde.momenta(state)
-    return phi[0] * x + phi[1] * v, phi[2] * x + phi[3] * v
+    x, v = phi[0] * x + phi[1] * v, phi[2] * x + phi[3] * v
+    for (w_x, w_v), f in terms:
+        x, v = x + w_x * f, v + w_v * f
+    return torch.cat([x, v], dim=-1)
 
 
 def exp_euler_step(
@@ -36,22 +40,13 @@ def exp_euler_step(
 ) -> Tensor:
     """u' = Phi u + w0 F(u, t): one network call."""
     phi, w0, _ = sde.gaussian_flow(t, t_next)
-    f = _correction(sde, score_fn, state, t)
-    x, v = _linear_map(sde, phi, state)
-    return torch.cat([x + w0[0] * f, v + w0[1] * f], dim=-1)
+    return _advance(sde, phi, state, (w0, _correction(sde, score_fn, state, t)))
 
 
 def exp_heun_step(sde: CLDHSM, score_fn: ScoreFn, state: Tensor, t: float, t_next: float) -> Tensor:
     """Predict with exponential Euler, then correct with F linear between t and t_next."""
     phi, w0, w1 = sde.gaussian_flow(t, t_next)
     f0 = _correction(sde, score_fn, state, t)
-    x, v = _linear_map(sde, phi, state)
-    predicted = torch.cat([x + w0[0] * f0, v + w0[1] * f0], dim=-1)
-    f1 = _correction(sde, score_fn, predicted, t_next)
-    return torch.cat(
-        [
-            x + (w0[0] - w1[0]) * f0 + w1[0] * f1,
-            v + (w0[1] - w1[1]) * f0 + w1[1] * f1,
-        ],
-        dim=-1,
-    )
+    f1 = _correction(sde, score_fn, _advance(sde, phi, state, (w0, f0)), t_next)
+    w_start = (w0[0] - w1[0], w0[1] - w1[1])
+    return _advance(sde, phi, state, (w_start, f0), (w1, f1))
