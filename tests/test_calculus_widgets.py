@@ -110,3 +110,15 @@ def test_two_mode_toy_paper_cld_is_biased_and_cld_hsm_is_not():
     assert toy.wasserstein1_1d(torch.as_tensor(paper), reference) > 0.2
     fig = figures.two_mode_samples_figure({"paper": paper, "cld-hsm": correct})
     assert np.isfinite(fig.axes[0].lines[0].get_ydata()).all()  # the data density is drawn
+
+
+@pytest.mark.parametrize("builder", calculus.BUILDERS, ids=lambda b: b.__name__)
+def test_float_readouts_tell_neighbouring_steps_apart(builder):
+    """A readout with fewer decimals than the step shows 0.9946 and 0.9926 both as "0.99"."""
+    app = builder()
+    for name, control in app.controls.items():
+        if type(control) is widgets.FloatSlider:
+            decimals = int(control.readout_format.strip(".f"))
+            a = control.value
+            b = a + control.step
+            assert f"{a:.{decimals}f}" != f"{b:.{decimals}f}", (builder.__name__, name)

@@ -85,9 +85,12 @@ def test_controls_follow_the_chosen_sde(demo_frame, policies):
     app = pw.sampling_app(
         hist, state, names=("vp", "cld"), n_samples=2, loader=policies.__getitem__
     )
+    before = app.n_redraws
     app.controls["steps"].value = 12
     assert app.controls["index"].max == 12 and app.controls["index"].value == 12
+    assert app.n_redraws == before + 1, "the index following N must not redraw again"
     app.controls["sde"].value = "cld"
+    assert app.n_redraws == before + 2, "solver, steps and index follow the SDE in one redraw"
     cfg = policies["cld"].cfg
     assert tuple(app.controls["solver"].options) == SOLVERS["cld"]
     assert app.controls["solver"].value == cfg.solver

@@ -4,12 +4,15 @@ ipywidgets only logs an exception raised inside an ``observe`` callback. ``slide
 last exception on the returned widget (``app.last_error``) and shows it in the output area, and
 ``app.run(**values)`` calls the same callback synchronously and re-raises as ``CallbackError``:
 tests drive widgets through ``run`` at the slider extremes.
+
+A user action redraws once: controls that depend on others are updated under ``app.hold()``.
 """
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import ipywidgets as widgets
@@ -21,22 +24,48 @@ class CallbackError(RuntimeError):
     """A widget callback raised; the original exception is the ``__cause__``."""
 
 
+#: Lays the controls out in rows that wrap, so a narrow notebook never clips a slider.
+WRAPPING_ROW = {"flex_flow": "row wrap", "align_items": "center"}
+
+#: The busy indicator's text while the figure is redrawn.
+BUSY_TEXT = "⏳ drawing…"
+
+
 class SliderApp(widgets.VBox):
-    """Controls above an output area; ``fn(**values)`` draws (returns a Figure or any displayable)."""
+    """Controls above an output area; ``fn(**values)`` draws (returns a Figure or any displayable).
+
+    One user action gives exactly one redraw: ``follow(name, value)``, if given, updates dependent
+    controls (options, ranges) while redraws are held, then the figure is drawn once. A busy
+    indicator (``app.busy``, CSS class ``course-busy``) is visible while the figure is computed.
+    """
 
     def __init__(
-        self, fn: Callable[..., Any], controls: dict[str, widgets.ValueWidget], title: str = ""
+        self,
+        fn: Callable[..., Any],
+        controls: dict[str, widgets.ValueWidget],
+        title: str = "",
+        follow: Callable[[str, Any], None] | None = None,
     ):
         self.fn = fn
         self.controls = controls
+        self.follow = follow
         self.output = widgets.Output()
+        self.busy = widgets.HTML("")
+        self.busy.add_class("course-busy")
         self.last_error: BaseException | None = None
         self.last_result: Any = None
+        self.n_redraws = 0
+        self._held = False
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
-        super().__init__(header + [widgets.HBox(list(controls.values())), self.output])
+        row = widgets.HBox([*controls.values(), self.busy], layout=widgets.Layout(**WRAPPING_ROW))
+        super().__init__([*header, row, self.output])
+        self.add_class("course-slider-app")
+        names = {id(control): name for name, control in controls.items()}
         for control in controls.values():
-            control.observe(self._on_change, names="value")
-        self._on_change()
+            control.observe(
+                lambda change: self._on_change(names[id(change["owner"])], change), names="value"
+            )
+        self.redraw()
 
     def values(self) -> dict[str, Any]:
         return {name: c.value for name, c in self.controls.items()}
@@ -55,23 +84,52 @@ class SliderApp(widgets.VBox):
             plt.close("all")
         return result
 
-    def _on_change(self, change: Any = None) -> None:
-        self.output.clear_output(wait=True)
-        with self.output:
-            try:
-                self.last_result = self.fn(**self.values())
-                self.last_error = None
-                if self.last_result is not None:
-                    display(self.last_result)
-            except Exception as exc:  # noqa: BLE001 - shown to the student, kept for tests
-                self.last_error = exc
-                print(traceback.format_exc())
-            finally:
-                plt.close("all")
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Changes made inside do not redraw; one redraw follows when the outermost hold ends."""
+        if self._held:
+            yield
+            return
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+        self.redraw()
+
+    def _on_change(self, name: str, change: Any) -> None:
+        if self._held:
+            return
+        with self.hold():
+            if self.follow is not None:
+                self.follow(name, change["new"])
+
+    def redraw(self) -> None:
+        """Draw ``fn`` at the current values into the output area (errors shown and kept)."""
+        self.busy.value = BUSY_TEXT
+        try:
+            self.output.clear_output(wait=True)
+            with self.output:
+                try:
+                    self.last_result = self.fn(**self.values())
+                    self.last_error = None
+                    if self.last_result is not None:
+                        display(self.last_result)
+                except Exception as exc:  # noqa: BLE001 - shown to the student, kept for tests
+                    self.last_error = exc
+                    print(traceback.format_exc())
+                finally:
+                    plt.close("all")
+        finally:
+            self.n_redraws += 1
+            self.busy.value = ""
 
 
 def slider_app(
-    fn: Callable[..., Any], title: str = "", **controls: widgets.ValueWidget
+    fn: Callable[..., Any],
+    title: str = "",
+    follow: Callable[[str, Any], None] | None = None,
+    **controls: widgets.ValueWidget,
 ) -> SliderApp:
     """Build a ``SliderApp`` over ``fn``; keyword names of ``controls`` are ``fn``'s parameters."""
-    return SliderApp(fn, controls, title=title)
+    return SliderApp(fn, controls, title=title, follow=follow)

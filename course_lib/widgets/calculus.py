@@ -12,9 +12,22 @@ from course_lib.plots import calculus as figures
 from course_lib.widgets.base import SliderApp, slider_app
 
 
+def _decimals(step: float) -> int:
+    """Decimals needed to tell two values one ``step`` apart (0.0001 -> 4, 0.25 -> 2, 1.0 -> 0)."""
+    text = f"{step:.10f}".rstrip("0")
+    return len(text.split(".")[1])
+
+
 def _float(value: float, low: float, high: float, step: float, label: str) -> widgets.FloatSlider:
+    """A slider whose readout shows as many decimals as its step, so neighbours read differently."""
     return widgets.FloatSlider(
-        value=value, min=low, max=high, step=step, description=label, continuous_update=False
+        value=value,
+        min=low,
+        max=high,
+        step=step,
+        description=label,
+        continuous_update=False,
+        readout_format=f".{_decimals(step)}f",
     )
 
 

@@ -103,7 +103,8 @@ def sampling_app(
     loader: Callable[[str], Any] = _load_pretrained,
 ):
     """Sliders for SDE, solver, step count and diffusion time (index into the path) over
-    ``ChunkSampler.figure``. The solver list follows the SDE, the index range follows the steps."""
+    ``ChunkSampler.figure``. The solver list follows the SDE, the index range follows the steps;
+    each user action redraws once (the dependent controls change under the app's hold)."""
     from course_lib.widgets import slider_app
 
     sampler = ChunkSampler(
@@ -132,23 +133,25 @@ def sampling_app(
         first_cfg.steps, min=0, max=first_cfg.steps, description="index", continuous_update=False
     )
 
-    def follow_sde(change: dict) -> None:
-        cfg = sampler.policy(change["new"]).cfg
-        solver.options = list(SOLVERS[cfg.sde])
-        solver.value = cfg.solver
-        steps.value = cfg.steps
+    def follow(name: str, value: Any) -> None:
+        """The solver list and default sampler follow the SDE; the index range follows N."""
+        if name == "sde":
+            cfg = sampler.policy(value).cfg
+            with solver.hold_sync():
+                solver.options = list(SOLVERS[cfg.sde])
+                solver.value = cfg.solver
+            steps.value = cfg.steps
+        if name in ("sde", "steps"):
+            at_end = index.value == index.max
+            with index.hold_sync():
+                index.max = steps.value
+                if at_end:
+                    index.value = index.max
 
-    def follow_steps(change: dict) -> None:
-        at_end = index.value == index.max
-        index.max = change["new"]
-        if at_end:
-            index.value = index.max
-
-    sde.observe(follow_sde, names="value")
-    steps.observe(follow_steps, names="value")
     app = slider_app(
         sampler.figure,
         title="Reverse-time paths of the action chunk (index 0 = prior draw, last = the chunk)",
+        follow=follow,
         sde=sde,
         solver=solver,
         steps=steps,
