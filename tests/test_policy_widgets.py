@@ -7,6 +7,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import re  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -291,5 +293,7 @@ def test_rollout_animation_holds_finished_episodes():
     np.testing.assert_allclose(todo.get_xydata(), long.plans[1][1][3:])
     html = pp.animation_html(anim)
     assert html.count("data:image/jpeg;base64") == 4  # one embedded JPEG per frame
+    assert "font-awesome" not in html and not re.search(r"(src|href)=\"(https?:)?//", html)
+    assert 'class="fa' not in html and "&#x25B6;" in html  # play button as a glyph
     with pytest.raises(ValueError, match="at least one rollout"):
         pp.rollout_animation([])

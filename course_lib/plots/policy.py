@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -506,10 +507,37 @@ def rollout_animation(
     return FuncAnimation(fig, draw, frames=frames, interval=100 * every, blit=False)
 
 
+#: Text glyphs for the player's Font Awesome icons, so the controls need no stylesheet from a CDN.
+PLAYER_GLYPHS = {
+    "fa fa-minus": "&minus;",
+    "fa fa-fast-backward": "&#x23EE;",
+    "fa fa-step-backward": "&#x23F4;&#x7C;",
+    "fa fa-play fa-flip-horizontal": "&#x25C0;",
+    "fa fa-pause": "&#x23F8;",
+    "fa fa-play": "&#x25B6;",
+    "fa fa-step-forward": "&#x7C;&#x23F5;",
+    "fa fa-fast-forward": "&#x23ED;",
+    "fa fa-plus": "+",
+}
+
+
+def offline_player(html: str) -> str:
+    """``to_jshtml`` output without external assets: the Font Awesome ``<link>`` is dropped and
+    each icon becomes a Unicode glyph. Raises if an external URL or an unknown icon remains."""
+    html = re.sub(r"<link[^>]*font-awesome[^>]*>", "", html)
+    for icon, glyph in PLAYER_GLYPHS.items():
+        html = html.replace(f'<i class="{icon}"></i>', glyph)
+    leftover = re.findall(r'<i class="fa [^"]*"|(?:src|href)="(?:https?:)?//[^"]*"', html)
+    if leftover:
+        raise ValueError(f"the player still needs external assets: {leftover}")
+    return html
+
+
 def animation_html(anim: FuncAnimation, frame_format: str = "jpeg") -> str:
-    """The animation as self-contained HTML with JavaScript controls (``to_jshtml``); JPEG
-    frames keep notebooks small. The animation's figure is closed so it is not shown twice."""
+    """The animation as self-contained HTML with JavaScript controls (``to_jshtml``, frames
+    embedded, no CDN: works offline); JPEG frames keep notebooks small. The animation's figure is
+    closed so it is not shown twice."""
     with matplotlib.rc_context({"animation.frame_format": frame_format}):
         html = anim.to_jshtml()
     plt.close(anim._fig)
-    return html
+    return offline_player(html)
