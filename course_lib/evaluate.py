@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from course_lib.outputs import ensure_writable_dir
+from course_lib.policy import sampler_choice
 from course_lib.pusht import MAX_STEPS, TEST_SEEDS, WORLD_SIZE, EnvBatch
 
 
@@ -65,17 +67,24 @@ def evaluate(
 ) -> dict[str, Any]:
     """Roll ``policy`` out on ``seeds`` (legacy reset) and return the protocol's metrics.
 
-    ``solver``/``steps`` default to the policy's own. ``gif_dir`` with ``gif_episodes > 0`` saves the
-    first ``gif_episodes`` rollouts as GIFs. The result also holds per-episode arrays.
+    ``solver``/``steps`` of None mean the policy's own (0 or "" are errors). ``gif_dir`` with
+    ``gif_episodes > 0`` saves the first ``gif_episodes`` rollouts as GIFs; the directory is checked
+    for writing before any rollout. The result also holds per-episode arrays.
     """
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("evaluate needs at least one seed")
-    n_exec = n_action_steps or policy.cfg.n_action_steps
+    n_exec = policy.cfg.n_action_steps if n_action_steps is None else n_action_steps
     if not 1 <= n_exec <= policy.cfg.horizon:
         raise ValueError(f"n_action_steps must be in [1, {policy.cfg.horizon}], got {n_exec}")
-    solver = solver or policy.cfg.solver
-    steps = steps or policy.cfg.steps
+    solver, steps = sampler_choice(policy.cfg, solver, steps)
+    if gif_episodes < 0 or (gif_episodes and gif_dir is None):
+        raise ValueError(
+            f"gif_episodes={gif_episodes} needs a gif_dir and must be >= 0 (no GIF is written "
+            "without a directory)"
+        )
+    if gif_dir is not None and gif_episodes:
+        ensure_writable_dir(gif_dir, "gif_dir")
     generator = torch.Generator(device=policy.device).manual_seed(sample_seed)
 
     batch = EnvBatch(len(seeds), obs_type=policy.obs_type)

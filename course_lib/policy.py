@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,31 @@ import torch
 from torch import nn
 
 from course_lib import config, sdes, solvers
+from course_lib.checkpoints import (
+    CheckpointError,
+    atomic_torch_save,
+    check_keys,
+    check_tensors,
+    json_field,
+    read_checkpoint,
+)
 from course_lib.data import MinMaxNormalizer
 from course_lib.nets import DECODER_SIZES, build_decoder, build_encoder
+from course_lib.solvers.grids import check_steps
+
+__all__ = [
+    "CheckpointError",
+    "DiffusionPolicy",
+    "NonFiniteActionError",
+    "ObservationRangeWarning",
+    "PolicyConfig",
+    "atomic_torch_save",
+    "check_payload",
+    "load_pretrained",
+    "pretrained_names",
+    "read_checkpoint",
+    "sampler_choice",
+]
 
 #: Bump when the checkpoint layout changes; ``load`` refuses other versions with a clear message.
 FORMAT_VERSION = 1
@@ -33,6 +57,18 @@ _FORMAT_TAG = "course_lib.DiffusionPolicy"
 
 #: Observation vector size per step for the low-dimensional kinds (see ``course_lib.pusht.observe``).
 OBS_DIMS = {"keypoints": 20, "state": 5}
+
+#: Normalised observations beyond +-this (the training data span [-1, 1]) trigger a warning in ``act``.
+OBS_RANGE_WARNING = 2.0
+
+
+class NonFiniteActionError(FloatingPointError):
+    """The sampler produced NaN or inf actions (the environment must never receive them)."""
+
+
+class ObservationRangeWarning(UserWarning):
+    """An observation lies far outside the range the policy was trained on."""
+
 
 #: Default sampler per SDE when ``act`` is called without one (shipped models carry their best cell).
 DEFAULT_SAMPLER = {
@@ -76,10 +112,10 @@ class PolicyConfig:
             )
         if self.action_kind not in ("absolute", "delta"):
             raise ValueError(f"action_kind must be 'absolute' or 'delta', got {self.action_kind!r}")
-        if self.solver is None or self.steps is None:
-            solver, steps = DEFAULT_SAMPLER[self.sde]
-            self.solver = self.solver or solver
-            self.steps = self.steps or steps
+        default_solver, default_steps = DEFAULT_SAMPLER[self.sde]
+        self.solver = default_solver if self.solver is None else self.solver
+        self.steps = default_steps if self.steps is None else self.steps
+        self.solver, self.steps = sampler_choice(self, self.solver, self.steps)  # "", 0: errors
 
     @property
     def is_image(self) -> bool:
@@ -89,6 +125,17 @@ class PolicyConfig:
     def obs_dim(self) -> int:
         """Size of the low-dimensional observation per step (the agent position for images)."""
         return 2 if self.is_image else OBS_DIMS[self.obs_type]
+
+
+def sampler_choice(cfg: PolicyConfig, solver: str | None, steps: int | None) -> tuple[str, int]:
+    """The (solver, steps) to sample with: ``None`` means the config's own; anything else is
+    checked, so ``""``, 0, negative, bool or float steps are a ValueError, not the default."""
+    solver = cfg.solver if solver is None else solver
+    if solver not in solvers.SOLVERS[cfg.sde]:
+        raise ValueError(
+            f"unknown solver {solver!r} for {cfg.sde!r}; choose one of {solvers.SOLVERS[cfg.sde]}"
+        )
+    return solver, check_steps(cfg.steps if steps is None else steps)
 
 
 class DiffusionPolicy(nn.Module):
@@ -166,14 +213,15 @@ class DiffusionPolicy(nn.Module):
         return_path: bool = False,
     ):
         """Reverse-time sampling of a normalised action chunk (batch, horizon, 2)."""
+        solver, steps = sampler_choice(self.cfg, solver, steps)
         cond = self.encode(obs)
         shape = (cond.shape[0], self.cfg.horizon, 2)
         return solvers.sample(
             self.sde,
             self.score_fn(cond),
             shape,
-            solver=solver or self.cfg.solver,
-            steps=steps or self.cfg.steps,
+            solver=solver,
+            steps=steps,
             generator=generator,
             return_path=return_path,
         )
@@ -197,7 +245,9 @@ class DiffusionPolicy(nn.Module):
             from course_lib.data import center_crop
 
             images = center_crop(pixels.permute(0, 1, 4, 2, 3).float() / 255.0, 84)
-            return {"images": images.to(dev), "obs": self.obs_normalizer.normalize(pos).to(dev)}
+            normalized = self.obs_normalizer.normalize(pos)
+            _warn_if_far_outside(normalized)
+            return {"images": images.to(dev), "obs": normalized.to(dev)}
         obs = torch.as_tensor(np.asarray(obs_history), dtype=torch.float32)
         if obs.dim() == 2:
             obs = obs[None]
@@ -208,7 +258,9 @@ class DiffusionPolicy(nn.Module):
             )
         if not torch.isfinite(obs).all():
             raise ValueError("observation history contains NaN or inf")
-        return {"obs": self.obs_normalizer.normalize(obs).to(dev)}
+        normalized = self.obs_normalizer.normalize(obs)
+        _warn_if_far_outside(normalized)
+        return {"obs": normalized.to(dev)}
 
     @torch.no_grad()
     def act(
@@ -218,7 +270,12 @@ class DiffusionPolicy(nn.Module):
         steps: int | None = None,
         generator: torch.Generator | None = None,
     ) -> np.ndarray:
-        """Absolute agent targets (batch, horizon, 2) in world pixels for an observation history."""
+        """Absolute agent targets (batch, horizon, 2) in world pixels for an observation history.
+
+        ``solver``/``steps`` of None use the policy's own sampler. Observations far outside the
+        training range (normalised beyond +-``OBS_RANGE_WARNING``) give an ``ObservationRangeWarning``;
+        NaN or inf actions raise ``NonFiniteActionError`` instead of reaching the environment.
+        """
         obs = self.prepare_obs(obs_history)
         chunk = self.sample_normalized(obs, solver, steps, generator)
         actions = self.action_normalizer.unnormalize(chunk.float().cpu())
@@ -227,6 +284,12 @@ class DiffusionPolicy(nn.Module):
 
             agent = _current_agent_position(obs_history, self.cfg)
             actions = delta_to_absolute(actions, agent)
+        if not torch.isfinite(actions).all():
+            bad = int((~torch.isfinite(actions)).sum())
+            raise NonFiniteActionError(
+                f"the policy produced {bad} NaN or inf action values of {actions.numel()}; "
+                "check that the observations are in world pixels like the training data"
+            )
         return actions.numpy()
 
     # ------------------------------------------------------------------ persistence
@@ -249,16 +312,28 @@ class DiffusionPolicy(nn.Module):
 
     @classmethod
     def from_payload(
-        cls, payload: dict[str, Any], device: str | torch.device = "auto"
+        cls,
+        payload: dict[str, Any],
+        device: str | torch.device = "auto",
+        source: str = "checkpoint",
     ) -> DiffusionPolicy:
-        check_payload(payload, "policy")
-        cfg = PolicyConfig(**json.loads(payload["config"]))
-        policy = cls(
-            cfg,
-            MinMaxNormalizer.from_state_dict(payload["obs_normalizer"]),
-            MinMaxNormalizer.from_state_dict(payload["action_normalizer"]),
-            metadata=json.loads(payload["metadata"]),
-        )
+        """Rebuild a policy from ``checkpoint_payload()``; every defect is a ``CheckpointError``
+        naming ``source`` (the file) and the problem."""
+        check_payload(payload, "policy", source)
+        raw_cfg = json_field(payload, "config", source)
+        check_keys(raw_cfg, _CONFIG_FIELDS, "the policy config", source)
+        try:
+            cfg = PolicyConfig(**raw_cfg)
+            normalizers = []
+            for key, dim in (("obs_normalizer", cfg.obs_dim), ("action_normalizer", 2)):
+                state = _tensor_dict(payload, key, source)
+                check_tensors(state, dict.fromkeys(("low", "high"), torch.zeros(dim)), key, source)
+                normalizers.append(MinMaxNormalizer.from_state_dict(state))
+            policy = cls(cfg, *normalizers, metadata=json_field(payload, "metadata", source))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{source}: {exc}") from exc
+        expected = policy.state_dict()
+        check_tensors(_tensor_dict(payload, "model", source), expected, "weight", source)
         policy.load_state_dict(payload["model"])
         return policy.to(config.device(device)).eval()
 
@@ -267,8 +342,32 @@ class DiffusionPolicy(nn.Module):
         """Load a policy saved with ``save`` (or the ``policy`` part of a training checkpoint)."""
         payload = read_checkpoint(path)
         if payload.get("format") == "course_lib.TrainingCheckpoint":
-            payload = payload["policy"]
-        return cls.from_payload(payload, device)
+            payload = payload.get("policy")
+            if not isinstance(payload, dict):
+                raise CheckpointError(f"{path}: the training checkpoint holds no policy")
+        return cls.from_payload(payload, device, source=str(path))
+
+
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(PolicyConfig))
+
+
+def _tensor_dict(payload: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = payload.get(key)
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{source}: the checkpoint's {key!r} entry is missing or not a dict")
+    return value
+
+
+def _warn_if_far_outside(normalized: torch.Tensor) -> None:
+    """Warn when a normalised observation lies beyond +-OBS_RANGE_WARNING (training: [-1, 1])."""
+    worst = float(normalized.abs().max()) if normalized.numel() else 0.0
+    if worst > OBS_RANGE_WARNING:
+        warnings.warn(
+            f"observation far outside the training range: a feature normalises to {worst:.3g} "
+            f"(training data span [-1, 1]); the actions are extrapolations",
+            ObservationRangeWarning,
+            stacklevel=3,
+        )
 
 
 def _current_agent_position(obs_history: Any, cfg: PolicyConfig) -> torch.Tensor:
@@ -290,49 +389,17 @@ def _current_agent_position(obs_history: Any, cfg: PolicyConfig) -> torch.Tensor
 # ---------------------------------------------------------------------- checkpoint files
 
 
-def atomic_torch_save(payload: dict[str, Any], path: str | os.PathLike) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then rename over it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(payload, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    return path
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, corrupt, foreign or of another format version."""
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``; any failure becomes a ``CheckpointError``."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt zip, pickle with code, truncated file...
-        raise CheckpointError(
-            f"{path} is not a readable course_lib checkpoint ({type(exc).__name__}: {exc})"
-        ) from exc
-    if not isinstance(payload, dict) or "format" not in payload:
-        raise CheckpointError(f"{path} is not a course_lib checkpoint (no format tag)")
-    return payload
-
-
-def check_payload(payload: dict[str, Any], what: str) -> None:
+def check_payload(payload: dict[str, Any], what: str, source: str = "checkpoint") -> None:
     """Refuse foreign payloads and other format versions with a message that says which."""
     if payload.get("format") != _FORMAT_TAG:
         raise CheckpointError(
-            f"expected a {what} checkpoint ({_FORMAT_TAG}), found {payload.get('format')!r}"
+            f"{source}: expected a {what} checkpoint ({_FORMAT_TAG}), "
+            f"found {payload.get('format')!r}"
         )
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint format version {version} is not supported by this course_lib "
+            f"{source}: checkpoint format version {version} is not supported by this course_lib "
             f"(expects {FORMAT_VERSION}); retrain or use the matching course_lib version"
         )
 
@@ -348,8 +415,11 @@ def pretrained_names() -> list[str]:
 
 
 def load_pretrained(name: str = "vp", device: str | torch.device = "auto") -> DiffusionPolicy:
-    """Load ``course_lib/pretrained/<name>.pt`` (its metadata records the producing command)."""
-    path = PRETRAINED_DIR / f"{name}.pt"
-    if not path.is_file():
-        raise ValueError(f"no shipped checkpoint {name!r}; available: {pretrained_names()}")
-    return DiffusionPolicy.load(path, device=device)
+    """Load ``course_lib/pretrained/<name>.pt`` (its metadata records the producing command).
+
+    Only the shipped names are accepted (no paths: ``"../x"`` is refused, not resolved).
+    """
+    names = pretrained_names()
+    if not isinstance(name, str) or name not in names:
+        raise ValueError(f"no shipped checkpoint {name!r}; available: {names}")
+    return DiffusionPolicy.load(PRETRAINED_DIR / f"{name}.pt", device=device)

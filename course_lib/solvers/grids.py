@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -26,16 +29,30 @@ def grid_kinds(sde: SDE) -> tuple[str, ...]:
     return tuple(k for k in GRID_KINDS if k != "edm")
 
 
+#: Most sampler steps accepted: beyond this a call would run for hours without gaining accuracy.
+MAX_STEPS = 10_000
+
+
 def check_steps(steps: int) -> int:
-    """Raise unless ``steps`` is an integer >= 1."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    """``steps`` as a Python int in [1, MAX_STEPS]; numpy and torch integers are accepted, bools,
+    floats, zero and negative numbers are a ValueError (``None`` is the caller's "default")."""
+    if isinstance(steps, torch.Tensor) and steps.numel() == 1 and not steps.is_floating_point():
+        steps = steps.item()
+    if isinstance(steps, bool | np.bool_) or not isinstance(steps, numbers.Integral):
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    return steps
+    if steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {int(steps)}")
+    if steps > MAX_STEPS:
+        raise ValueError(
+            f"steps must be at most {MAX_STEPS} (more steps cost hours and gain nothing), "
+            f"got {int(steps)}"
+        )
+    return int(steps)
 
 
 def time_grid(sde: SDE, steps: int, kind: str = "uniform", *, rho: float = RHO) -> Tensor:
     """Decreasing float64 times ``(steps + 1,)`` from ``sde.T`` to ``sde.t_eps`` (module doc)."""
-    check_steps(steps)
+    steps = check_steps(steps)
     kinds = grid_kinds(sde)
     if kind not in kinds:
         raise ValueError(f"unknown grid {kind!r} for {sde.name!r}; valid grids are {kinds}")

@@ -161,7 +161,7 @@ def sample(
     prior is drawn with ``dtype`` (float32 by default) on ``device``.
     """
     check_solver(sde, solver)
-    check_steps(steps)
+    steps = check_steps(steps)
     denoise = _resolve_denoise(sde, denoise_final)
     times = _grid(sde, steps, grid, denoise)
     x = _initial_state(sde, shape, x_init, generator, dtype, device)

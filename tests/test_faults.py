@@ -1,0 +1,219 @@
+"""Bad inputs and faults a new user meets (issue 16): each gets a clear error, never a silent default.
+
+Every test here failed before its fix. Item numbers refer to the issue.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from builders import gen, make_policy
+
+import course_lib
+from course_lib import sdes, solvers
+from course_lib.evaluate import evaluate
+from course_lib.outputs import UnwritablePathError
+from course_lib.policy import (
+    CheckpointError,
+    DiffusionPolicy,
+    NonFiniteActionError,
+    ObservationRangeWarning,
+    PolicyConfig,
+    atomic_torch_save,
+)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+OBS = np.random.default_rng(0).uniform(50, 450, size=(1, 2, 20))
+
+
+# ------------------------------------------------------------------ 2. 0 is not "default"
+
+
+def _toy_sample(steps):
+    sde = sdes.get("vp")
+    return solvers.sample(
+        sde, lambda x, t: -x, (2, 4, 2), solver="euler", steps=steps, generator=gen()
+    )
+
+
+def test_sample_accepts_numpy_and_torch_integers_as_steps():
+    expected = _toy_sample(3)
+    torch.testing.assert_close(_toy_sample(np.int64(3)), expected)
+    torch.testing.assert_close(_toy_sample(torch.tensor(3)), expected)
+
+
+@pytest.mark.parametrize("steps", [0, -2, True, 2.0, "3", 10_001])
+def test_sample_refuses_zero_negative_bool_float_and_huge_steps(steps):
+    with pytest.raises(ValueError, match="steps must be"):
+        _toy_sample(steps)
+
+
+def test_the_step_bound_is_stated_in_the_message():
+    with pytest.raises(ValueError, match="at most 10000"):
+        _toy_sample(50_000)
+
+
+def test_act_with_zero_steps_or_an_empty_solver_is_an_error_not_the_default():
+    policy = make_policy().eval()
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        policy.act(OBS, steps=0)
+    with pytest.raises(ValueError, match="unknown solver ''"):
+        policy.act(OBS, solver="", steps=2)
+    # None is the default: the config's sampler
+    a = policy.act(OBS, steps=None, generator=gen(1))
+    b = policy.act(OBS, steps=policy.cfg.steps, generator=gen(1))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_policy_config_refuses_zero_steps_and_empty_solver():
+    with pytest.raises(ValueError, match="steps"):
+        PolicyConfig(steps=0)
+    with pytest.raises(ValueError, match="unknown solver"):
+        PolicyConfig(solver="")
+    assert PolicyConfig(sde="ve-edm").steps == 10
+
+
+def test_evaluate_with_zero_steps_is_refused_before_any_rollout():
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        evaluate(make_policy(), seeds=[100000], steps=0, max_steps=4, progress=False)
+    with pytest.raises(ValueError, match="n_action_steps must be in"):
+        evaluate(make_policy(), seeds=[100000], n_action_steps=0, max_steps=4, progress=False)
+
+
+# ------------------------------------------------------------------ 6. fail early
+
+
+def test_evaluate_checks_the_gif_directory_before_rolling_out(tmp_path):
+    a_file = tmp_path / "gifs"
+    a_file.write_text("not a folder")
+    with pytest.raises(UnwritablePathError, match="is a file, not a directory"):
+        evaluate(make_policy(), [100000], steps=2, gif_dir=a_file, gif_episodes=1, progress=False)
+    with pytest.raises(ValueError, match="needs a gif_dir"):
+        evaluate(make_policy(), [100000], steps=2, gif_episodes=1, progress=False)
+
+
+# ------------------------------------------------------------------ 7. damaged checkpoints
+
+
+def _damaged(tmp_path, change) -> str:
+    payload = make_policy().checkpoint_payload()
+    change(payload)
+    return str(atomic_torch_save(payload, tmp_path / "damaged.pt"))
+
+
+def _config_with(**changes):
+    def change(payload):
+        cfg = json.loads(payload["config"])
+        cfg.update(changes)
+        for key, value in changes.items():
+            if value is _DROP:
+                del cfg[key]
+        payload["config"] = json.dumps(cfg)
+
+    return change
+
+
+_DROP = object()
+
+
+def _set(key, value):
+    def change(payload):
+        payload[key] = value
+
+    return change
+
+
+def _set_weight(name, value):
+    def change(payload):
+        payload["model"][name] = value(payload["model"][name])
+
+    return change
+
+
+def _drop_weight(name):
+    def change(payload):
+        del payload["model"][name]
+
+    return change
+
+
+FIRST_WEIGHT = next(iter(make_policy().state_dict()))
+
+DAMAGE = {
+    "extra config key": (_config_with(colour="blue"), r"unknown keys \['colour'\]"),
+    "missing config key": (_config_with(horizon=_DROP), r"missing keys \['horizon'\]"),
+    "config not JSON": (_set("config", "{horizon: 16"), "'config' is not valid JSON"),
+    "config not an object": (_set("config", "[1, 2]"), "must be a JSON object"),
+    "bad config value": (_config_with(horizon="sixteen"), "not supported between|horizon"),
+    "metadata not JSON": (_set("metadata", "{"), "'metadata' is not valid JSON"),
+    "wrong tensor shape": (
+        _set_weight(FIRST_WEIGHT, lambda w: torch.zeros(*w.shape[:-1], w.shape[-1] + 1)),
+        "has shape",
+    ),
+    "NaN weights": (
+        _set_weight(FIRST_WEIGHT, lambda w: torch.full_like(w, float("nan"))),
+        "NaN or inf",
+    ),
+    "missing weight": (_drop_weight(FIRST_WEIGHT), rf"missing keys \['{FIRST_WEIGHT}'\]"),
+    "normaliser of the wrong size": (
+        _set("obs_normalizer", {"low": torch.zeros(3), "high": torch.ones(3)}),
+        "obs_normalizer 'low' has shape",
+    ),
+    "inf in a normaliser": (
+        _set("action_normalizer", {"low": torch.zeros(2), "high": torch.tensor([1.0, np.inf])}),
+        "NaN or inf",
+    ),
+    "no model": (_set("model", None), "'model' entry is missing"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DAMAGE))
+def test_damaged_checkpoint_contents_give_a_checkpoint_error_naming_file_and_problem(
+    tmp_path, case
+):
+    change, pattern = DAMAGE[case]
+    path = _damaged(tmp_path, change)
+    with pytest.raises(CheckpointError, match=pattern) as info:
+        DiffusionPolicy.load(path, device="cpu")
+    assert str(info.value).startswith(path)
+
+
+def test_an_intact_checkpoint_still_loads(tmp_path):
+    path = _damaged(tmp_path, lambda payload: None)
+    loaded = DiffusionPolicy.load(path, device="cpu")
+    assert dataclasses.asdict(loaded.cfg) == dataclasses.asdict(make_policy().cfg)
+
+
+# ------------------------------------------------------------------ 8. non-finite outputs
+
+
+def test_act_refuses_non_finite_actions_and_warns_on_far_observations():
+    policy = course_lib.pretrained("vp", device="cpu")
+    huge = np.full((1, 2, 20), 1e30)
+    with pytest.warns(ObservationRangeWarning, match="outside the training range"):
+        with pytest.raises(NonFiniteActionError, match="NaN or inf action"):
+            policy.act(huge, steps=2, generator=gen())
+
+
+def test_observations_inside_the_world_give_no_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ObservationRangeWarning)
+        assert np.isfinite(make_policy().act(OBS, steps=2, generator=gen())).all()
+
+
+# ------------------------------------------------------------------ 9. shipped names only
+
+
+@pytest.mark.parametrize("name", ["../pretrained/vp", "ABSOLUTE", "", "vp.pt", None])
+def test_pretrained_accepts_only_shipped_names(name, tmp_path):
+    make_policy().save(tmp_path / "x.pt")  # a real checkpoint outside the package
+    name = str(tmp_path / "x") if name == "ABSOLUTE" else name
+    with pytest.raises(ValueError, match="no shipped checkpoint"):
+        course_lib.pretrained(name)
