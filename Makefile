@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (Python 3.11) on PATH"; exit 1; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q -e .
+	# the kernel's display name is the one in the notebooks' headers, so saving leaves them unchanged
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3" >/dev/null
 	touch $(STAMP)
 
 ## The main job: run every notebook in order (full mode unless CI/COURSE_FAST is set), writing figures/.
