@@ -1,4 +1,8 @@
-"""Command line: ``python -m course_lib {train,evaluate,reproduce,bench} --help``."""
+"""Command line: ``python -m course_lib {train,evaluate,reproduce,bench} --help``.
+
+A user error (a bad flag combination, a missing or damaged file, an unwritable output) exits with
+status 2 and a one-line message on stderr; ``--debug`` shows the traceback instead.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,14 @@ import sys
 from pathlib import Path
 
 from course_lib import sdes
+
+
+class UsageError(ValueError):
+    """Flags that contradict each other or cannot work; reported before any work starts."""
+
+
+#: Exceptions reported as one line (exit status 2) unless --debug is given.
+USER_ERRORS = (ValueError, OSError, RuntimeError)
 
 
 def _add_threads(p: argparse.ArgumentParser) -> None:
@@ -119,16 +131,76 @@ def parse_sde_options(sde: str, options: list[str]) -> dict[str, int | float | s
     for option in options:
         key, sep, value = option.partition("=")
         if not sep or not key:
-            raise SystemExit(f"--sde-option takes KEY=VALUE, got {option!r}")
+            raise UsageError(f"--sde-option takes KEY=VALUE, got {option!r}")
         overrides[key.strip()] = _literal(value.strip())
     try:
         sdes.get(sde, **overrides)
     except (TypeError, ValueError) as err:
-        raise SystemExit(f"--sde-option for {sde!r}: {err}") from None
+        raise UsageError(f"--sde-option for {sde!r}: {err}") from None
     return overrides
 
 
+def _at_least(value: float | None, low: float, flag: str, hint: str = "") -> None:
+    if value is not None and not value >= low:
+        raise UsageError(f"{flag} must be at least {low:g}, got {value:g}{hint}")
+
+
+def check_train_args(args: argparse.Namespace) -> None:
+    """Refuse --steps 0 (it is not "the recipe's default") and sizes that cannot work."""
+    from course_lib.recipes import course_recipe
+
+    _at_least(args.steps, 1, "--steps", "; omit --steps for the course recipe's")
+    _at_least(args.batch_size, 1, "--batch-size")
+    _at_least(args.horizon, 1, "--horizon")
+    if args.lr is not None and not args.lr > 0:
+        raise UsageError(f"--lr must be positive, got {args.lr:g}")
+    n_action_steps = args.n_action_steps or course_recipe(args.sde)[0].n_action_steps
+    _at_least(args.n_action_steps, 1, "--n-action-steps")
+    if args.horizon is not None and args.horizon < n_action_steps:
+        raise UsageError(
+            f"--horizon {args.horizon} is below n_action_steps {n_action_steps}: a chunk must "
+            f"hold the targets executed per call (pass --n-action-steps <= {args.horizon})"
+        )
+
+
+def check_evaluate_args(args: argparse.Namespace) -> None:
+    """Refuse useless GIF flags and bad counts; check every output path is writable."""
+    from course_lib.outputs import check_writable_file, ensure_writable_dir
+    from course_lib.pusht import TEST_SEEDS
+
+    _at_least(args.steps, 1, "--steps", "; omit --steps for the policy's own")
+    if not 1 <= args.episodes <= len(TEST_SEEDS):
+        raise UsageError(f"--episodes must be in [1, {len(TEST_SEEDS)}], got {args.episodes}")
+    _at_least(args.gifs, 0, "--gifs")
+    if args.gifs and args.gif_dir is None:
+        raise UsageError("--gifs needs --gif-dir (where the GIFs go)")
+    if args.gif_dir is not None and not args.gifs:
+        raise UsageError("--gif-dir saves nothing without --gifs N (the number of rollouts)")
+    if args.gif_dir is not None:
+        ensure_writable_dir(args.gif_dir, "--gif-dir")
+    if args.json is not None:
+        check_writable_file(args.json, "--json")
+
+
+def check_reproduce_args(args: argparse.Namespace) -> None:
+    from course_lib.outputs import ensure_writable_dir
+    from course_lib.pusht import TEST_SEEDS
+
+    if args.retrain and args.no_train:
+        raise UsageError("--retrain and --no-train contradict each other: choose one")
+    _at_least(args.steps, 1, "--steps", "; omit --steps for the course recipe's")
+    if not 1 <= args.episodes <= len(TEST_SEEDS):
+        raise UsageError(f"--episodes must be in [1, {len(TEST_SEEDS)}], got {args.episodes}")
+    ensure_writable_dir(args.runs, "--runs")
+
+
+def check_bench_args(args: argparse.Namespace) -> None:
+    if not args.seconds > 0:
+        raise UsageError(f"--seconds must be positive, got {args.seconds:g}")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from course_lib.outputs import ensure_writable_dir
     from course_lib.recipes import course_recipe
     from course_lib.train import train
 
@@ -154,7 +226,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_cfg = dataclasses.replace(
         train_cfg, **{k: v for k, v in train_changes.items() if v is not None}
     )
-    run_dir = args.run_dir or Path("runs") / f"{args.sde}-{args.obs}"
+    run_dir = ensure_writable_dir(
+        args.run_dir or Path("runs") / f"{args.sde}-{args.obs}", "--run-dir"
+    )
     command = "python -m course_lib " + shlex.join(sys.argv[1:])
     result = train(
         policy_cfg,
@@ -184,8 +258,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from course_lib.pusht import TEST_SEEDS
 
     policy = _load_policy(args.checkpoint, args.device)
-    if not 1 <= args.episodes <= len(TEST_SEEDS):
-        raise SystemExit(f"--episodes must be in [1, {len(TEST_SEEDS)}]")
     result = evaluate(
         policy,
         list(TEST_SEEDS)[: args.episodes],
@@ -231,13 +303,36 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_train, _add_evaluate, _add_reproduce, _add_bench):
         add(sub)
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    for command_parser in sub.choices.values():
+        command_parser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
+        )
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except USER_ERRORS as exc:
+        if args.debug:
+            raise
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"python -m course_lib {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    checks = {
+        "train": check_train_args,
+        "evaluate": check_evaluate_args,
+        "reproduce": check_reproduce_args,
+        "bench": check_bench_args,
+    }
     if getattr(args, "threads", None) is not None:
         if args.threads < 1:
             parser.error("--threads must be at least 1")
         import torch
 
         torch.set_num_threads(args.threads)  # train also keeps it in TrainConfig.num_threads
+    checks[args.command](args)
     handlers = {
         "train": _cmd_train,
         "evaluate": _cmd_evaluate,

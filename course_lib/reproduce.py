@@ -18,7 +18,7 @@ from course_lib import config
 from course_lib.evaluate import evaluate
 from course_lib.plots import save_figure
 from course_lib.plots.results import loss_curves_figure, table_bars_figure
-from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy
+from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy, read_checkpoint
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import CORRECTED_SDES, PAPER_SDES, TABLE_SOLVERS, course_recipe
 from course_lib.train import export_policy, read_loss_csv, train
@@ -52,11 +52,12 @@ def ensure_trained(
     """Train ``sde`` with the course recipe unless a finished run exists; returns its policy path.
 
     With ``train_missing=False`` an unfinished run is not continued: the EMA weights of its latest
-    checkpoint are exported (``export_policy``) and the metadata says where it stopped.
+    checkpoint are exported (``export_policy``) and the metadata says where it stopped. A
+    ``policy.pt`` left by an earlier run is not taken as finished (``is_finished``).
     """
     run_dir = run_dir_for(runs, sde)
     policy_path = run_dir / "policy.pt"
-    if policy_path.exists() and not retrain:
+    if not retrain and is_finished(run_dir):
         return policy_path
     if not train_missing:
         if not (run_dir / "checkpoint.pt").exists():
@@ -71,6 +72,24 @@ def ensure_trained(
     return policy_path
 
 
+def is_finished(run_dir: Path) -> bool:
+    """Whether ``run_dir/policy.pt`` is the end of the run in ``run_dir``: it did not stop early,
+    and the steps it records equal the step of the run's ``checkpoint.pt`` (when there is one).
+
+    A ``policy.pt`` that disagrees is stale (an older run's, with a newer ``--fresh`` run stopped
+    before its end) or an export of an unfinished run, and is not reused as a finished result.
+    """
+    policy_path, ckpt_path = Path(run_dir) / "policy.pt", Path(run_dir) / "checkpoint.pt"
+    if not policy_path.exists():
+        return False
+    metadata = json.loads(read_checkpoint(policy_path).get("metadata", "{}"))
+    if metadata.get("stopped_early"):
+        return False
+    if not ckpt_path.exists():
+        return True
+    return metadata.get("steps") == read_checkpoint(ckpt_path).get("step")
+
+
 def evaluate_cell(
     policy: DiffusionPolicy,
     run_dir: Path,
@@ -80,9 +99,14 @@ def evaluate_cell(
     *,
     refresh: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate one cell, caching the result as ``eval_<solver><steps>_<episodes>.json``."""
+    """Evaluate one cell, caching the result as ``eval_<solver><steps>_<episodes>.json``; a
+    cache older than the run's ``policy.pt`` belongs to an earlier policy and is recomputed."""
     cache = run_dir / f"eval_{solver}{steps}_{episodes}.json"
-    if cache.exists() and not refresh:
+    policy_file = run_dir / "policy.pt"
+    stale = policy_file.exists() and (
+        not cache.exists() or cache.stat().st_mtime < policy_file.stat().st_mtime
+    )
+    if cache.exists() and not refresh and not stale:
         return json.loads(cache.read_text())
     result = evaluate(policy, list(TEST_SEEDS)[:episodes], solver, steps)
     cache.write_text(json.dumps(result, indent=2))

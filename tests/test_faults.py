@@ -217,3 +217,111 @@ def test_pretrained_accepts_only_shipped_names(name, tmp_path):
     name = str(tmp_path / "x") if name == "ABSOLUTE" else name
     with pytest.raises(ValueError, match="no shipped checkpoint"):
         course_lib.pretrained(name)
+
+
+# ------------------------------------------------------------------ 5. stale results
+
+
+def test_reproduce_does_not_take_a_stale_policy_as_finished(tmp_path):
+    from course_lib.data import load_pusht
+    from course_lib.reproduce import ensure_trained, is_finished, run_dir_for
+    from course_lib.train import TrainConfig, train
+
+    demos = load_pusht().subset(range(4))
+    cfg = TrainConfig(
+        steps=3, batch_size=8, warmup=1, val_every=3, ckpt_every=1, val_fraction=0.25,
+        val_windows=16, device="cpu",
+    )  # fmt: skip
+    run_dir = run_dir_for(tmp_path, "vp")
+    train(PolicyConfig(decoder="tiny"), cfg, run_dir, demos=demos, progress=False)
+    assert is_finished(run_dir)
+    old_policy = (run_dir / "policy.pt").read_bytes()
+
+    def stop(step: int, value: float) -> None:
+        if step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a --fresh run killed early
+        train(
+            PolicyConfig(decoder="tiny"), cfg, run_dir, demos=demos, resume=False,
+            progress=False, on_step=stop,
+        )  # fmt: skip
+    (run_dir / "policy.pt").write_bytes(old_policy)  # the earlier run's result left behind
+    assert not is_finished(run_dir)
+    policy_path = ensure_trained("vp", tmp_path, train_missing=False)
+    assert DiffusionPolicy.load(policy_path, device="cpu").metadata["steps"] == 2
+
+
+# ------------------------------------------------------------------ 6 and 10. the command line
+
+
+def _cli(capsys, *argv: str) -> tuple[int, str]:
+    from course_lib.__main__ import main
+
+    code = main(list(argv))
+    return code, capsys.readouterr().err
+
+
+CLI_ERRORS = {
+    "train --steps 0": (["train", "--steps", "0"], "--steps must be at least 1"),
+    "horizon below n_action_steps": (["train", "--horizon", "4"], "below n_action_steps 8"),
+    "retrain and no-train": (["reproduce", "--retrain", "--no-train"], "contradict"),
+    "gifs without gif-dir": (["evaluate", "vp", "--gifs", "2"], "--gifs needs --gif-dir"),
+    "negative bench seconds": (["bench", "--seconds", "-1"], "--seconds must be positive"),
+    "evaluate --steps 0": (["evaluate", "vp", "--steps", "0"], "--steps must be at least 1"),
+    "missing checkpoint": (["evaluate", "no/such/policy.pt"], "no checkpoint at no/such"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CLI_ERRORS))
+def test_user_errors_exit_2_with_one_line_and_no_traceback(capsys, case):
+    argv, message = CLI_ERRORS[case]
+    code, err = _cli(capsys, *argv)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_debug_shows_the_traceback():
+    from course_lib.__main__ import main
+
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        main(["evaluate", "no/such/policy.pt", "--debug"])
+
+
+def test_unwritable_outputs_are_refused_before_any_work(tmp_path, capsys):
+    a_file = tmp_path / "occupied"
+    a_file.write_text("")
+    code, err = _cli(capsys, "evaluate", "vp", "--json", str(a_file / "out.json"))
+    assert code == 2 and "--json" in err
+    code, err = _cli(capsys, "evaluate", "vp", "--json", str(tmp_path))
+    assert code == 2 and "is a directory" in err
+    code, err = _cli(capsys, "evaluate", "vp", "--gifs", "1", "--gif-dir", str(a_file))
+    assert code == 2 and "is a file, not a directory" in err
+    code, err = _cli(capsys, "train", "--steps", "2", "--run-dir", str(a_file))
+    assert code == 2 and "--run-dir" in err and "is a file, not a directory" in err
+    assert a_file.read_text() == ""
+
+
+# ------------------------------------------------------------------ 10. the environment
+
+
+@pytest.mark.parametrize("action", [[1 + 2j, 3.0], np.array([100, 100], dtype=complex), ["1", "2"]])
+def test_env_rejects_complex_and_text_actions(action):
+    from course_lib.pusht import PushTEnv
+
+    env = PushTEnv()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="real numbers"):
+        env.step(action)
+
+
+@pytest.mark.parametrize(
+    "state, where",
+    [([600, 100, 256, 256, 0], "agent"), ([100, 100, -300, 256, 0], "block")],
+)
+def test_env_rejects_a_reset_state_outside_the_world(state, where):
+    from course_lib.pusht import PushTEnv
+
+    with pytest.raises(ValueError, match=f"puts the {where} .* outside the world"):
+        PushTEnv().reset(options={"reset_to_state": state})

@@ -1,7 +1,8 @@
 """PushT as a gymnasium environment (registered as ``"course_lib/PushT-v0"``, 300 steps).
 
 Action: the agent's target (x, y) in world pixels; targets outside [0, 512]^2 are clipped to it (the
-reference did not clip; its action space is that box). NaN, inf or a wrong shape raise ValueError.
+reference did not clip; its action space is that box). NaN, inf, complex numbers, strings or a wrong
+shape raise ValueError, as does a ``reset_to_state`` that puts the agent or block outside the world.
 Reward: clip(coverage / 0.95, 0, 1); the episode terminates when coverage > 0.95.
 ``info``: ``coverage``, ``is_success``, ``block_pose`` (x, y, angle), ``pos_agent``, ``vel_agent``,
 ``goal_pose``, ``n_contacts`` (contact points per physics sub-step, rounded up, as the reference).
@@ -21,22 +22,55 @@ from course_lib.pusht.geometry import coverage, reward_from_coverage
 from course_lib.pusht.observations import Observation, observe
 from course_lib.pusht.physics import PushTWorld
 from course_lib.pusht.render import render_scene
-from course_lib.pusht.reset import legacy_reset_state
+from course_lib.pusht.reset import legacy_landing_state, legacy_reset_state
 
 RENDER_MODES: tuple[str | None, ...] = ("rgb_array", None)
 
 
-def validate_action(action: Any) -> np.ndarray:
-    """The action as float64 (2,) clipped to the world; ValueError if misshapen or non-finite."""
+def _real_array(value: Any, what: str) -> np.ndarray:
+    """``value`` as float64; ValueError for complex numbers, strings, bools or non-numbers
+    (numpy would silently drop an imaginary part or parse "1" as 1.0)."""
     try:
-        arr = np.asarray(action, dtype=np.float64)
+        raw = np.asarray(value)
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"action must be 2 numbers (target x, y), got {action!r}") from exc
+        raise ValueError(f"{what} must be real numbers, got {value!r}") from exc
+    if raw.dtype.kind == "O":
+        try:
+            raw = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{what} must be real numbers, got {value!r}") from exc
+    if raw.dtype.kind not in "iuf":
+        raise ValueError(f"{what} must be real numbers, got dtype {raw.dtype} ({value!r})")
+    return raw.astype(np.float64)
+
+
+def validate_action(action: Any) -> np.ndarray:
+    """The action as float64 (2,) clipped to the world; ValueError if misshapen, non-finite,
+    complex or not numeric."""
+    arr = _real_array(action, "action (target x, y)")
     if arr.shape != (2,):
         raise ValueError(f"action must have shape (2,) (target x, y), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"action must be finite, got {arr}")
     return np.clip(arr, 0.0, float(C.WORLD_SIZE))
+
+
+def validate_start_state(state: Any, legacy: bool = True) -> np.ndarray:
+    """A raw ``reset_to_state`` (5,) as float64; ValueError unless real, finite and placing the
+    agent and the block inside the world [0, 512]^2 (where the legacy setter lands the block)."""
+    vec = _real_array(state, "reset_to_state")
+    if vec.shape != (C.STATE_DIM,):
+        raise ValueError(f"reset_to_state must have shape (5,), got shape {vec.shape}")
+    if not np.all(np.isfinite(vec)):
+        raise ValueError(f"reset_to_state must be finite, got {vec}")
+    landed = legacy_landing_state(vec) if legacy else vec
+    for name, xy in (("agent", landed[:2]), ("block", landed[2:4])):
+        if np.any(xy < 0) or np.any(xy > C.WORLD_SIZE):
+            raise ValueError(
+                f"reset_to_state puts the {name} at {xy.round(1).tolist()}, outside the world "
+                f"[0, {C.WORLD_SIZE}]^2"
+            )
+    return vec
 
 
 def _position_box(n: int, dtype: type) -> spaces.Box:
@@ -111,7 +145,7 @@ class PushTEnv(gym.Env):
         if unknown:
             raise ValueError(f"unknown reset options {sorted(unknown)}; valid: ['reset_to_state']")
         if "reset_to_state" in options:
-            raw = np.asarray(options["reset_to_state"], dtype=np.float64)
+            raw = validate_start_state(options["reset_to_state"], self.legacy_reset)
         else:
             start_seed = seed if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
             raw = legacy_reset_state(start_seed)
