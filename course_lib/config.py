@@ -20,7 +20,8 @@ FAST: bool = fast_from_env()
 #: Project root when running from a checkout (used to find ``../shared`` and ``figures/``).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-#: Where the notebooks and ``reproduce`` write figures and tables.
+#: The tracked results: tables, loss CSVs and full-mode figures (``reproduce`` writes them here,
+#: notebooks read them from here).
 FIGURES_DIR = Path(os.environ.get("COURSE_FIGURES", PROJECT_ROOT / "figures"))
 
 
@@ -31,6 +32,16 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "course_lib"
+
+
+def figures_output_dir() -> Path:
+    """Where notebooks save figures: ``FIGURES_DIR`` in full mode; in fast mode
+    ``$COURSE_FAST_FIGURES`` or ``cache_dir() / "figures-fast"``, so that fast runs (``make test``)
+    never overwrite the tracked full-mode figures."""
+    if not FAST:
+        return FIGURES_DIR
+    explicit = os.environ.get("COURSE_FAST_FIGURES")
+    return Path(explicit) if explicit else cache_dir() / "figures-fast"
 
 
 def data_env_path() -> Path | None:

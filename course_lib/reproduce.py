@@ -3,7 +3,8 @@
 ``reproduce()`` trains every SDE with the course recipe (a finished run is reused unless
 ``retrain``), evaluates each (SDE, solver) cell on the PushT test seeds (results cached as JSON in
 the run directory), and writes ``figures/table1.{md,json,png}``, ``figures/table1_corrected.{md,json}``
-and the loss-curve figures.
+and the loss-curve figures. These are results, so they go to ``config.FIGURES_DIR`` in fast mode
+too (notebooks' fast-mode figures go to ``config.figures_output_dir()``).
 """
 
 from __future__ import annotations
@@ -258,7 +259,9 @@ def write_tables(results: dict[str, dict[str, dict[str, Any]]], episodes: int = 
         written += [out / f"{stem}.md", out / f"{stem}.json"]
         written.append(
             save_figure(
-                table_bars_figure(payload["results"], PAPER_TABLE1, CORRECTION_OF), f"{stem}.png"
+                table_bars_figure(payload["results"], PAPER_TABLE1, CORRECTION_OF),
+                f"{stem}.png",
+                directory=out,
             )
         )
     return written
@@ -275,5 +278,7 @@ def write_loss_figures(histories: dict[str, dict[str, list[float]]]) -> list[Pat
     for stem, sdes in groups.items():
         chosen = {s: histories[s] for s in sdes if s in histories}
         if chosen:
-            written.append(save_figure(loss_curves_figure(chosen), f"{stem}.png"))
+            written.append(
+                save_figure(loss_curves_figure(chosen), f"{stem}.png", directory=config.FIGURES_DIR)
+            )
     return written

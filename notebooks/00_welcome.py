@@ -77,7 +77,7 @@ for package in (
     print(f"{package:11s} {getattr(module, '__version__', getattr(module, 'version', '?'))}")
 print(f"device      {config.device('auto')}  (CUDA available: {torch.cuda.is_available()})")
 print(f"fast mode   {config.FAST}")
-print(f"figures go  {config.FIGURES_DIR}")
+print(f"figures go  {config.figures_output_dir()}")
 
 # %%
 assert platform.python_version_tuple()[:2] == ("3", "11"), "the course is pinned to Python 3.11"

@@ -325,3 +325,38 @@ def test_env_rejects_a_reset_state_outside_the_world(state, where):
 
     with pytest.raises(ValueError, match=f"puts the {where} .* outside the world"):
         PushTEnv().reset(options={"reset_to_state": state})
+
+
+# ------------------------------------------------------------------ 11. tests leave the tree clean
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_fast_mode_figures_go_to_a_cache_and_only_full_mode_writes_figures(
+    fast, tmp_path, monkeypatch
+):
+    import matplotlib.pyplot as plt
+
+    from course_lib import config
+    from course_lib.plots import save_figure
+
+    monkeypatch.setattr(config, "FAST", fast)
+    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
+    monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("COURSE_FAST_FIGURES", raising=False)
+    fig = plt.figure()
+    try:
+        path = save_figure(fig, "probe.png")
+    finally:
+        plt.close(fig)
+    assert path.is_file()
+    tracked = tmp_path / "figures" / "probe.png"
+    assert tracked.exists() is (not fast)
+    if fast:
+        assert path == tmp_path / "cache" / "figures-fast" / "probe.png"
+
+
+def test_notebooks_save_figures_only_through_save_figure():
+    from course_lib import config
+
+    for notebook in sorted((config.PROJECT_ROOT / "notebooks").glob("[0-9]*.py")):
+        assert ".savefig(" not in notebook.read_text(), notebook.name

@@ -9,13 +9,20 @@ import matplotlib
 from course_lib import config
 
 
-def save_figure(fig: matplotlib.figure.Figure, name: str, *, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``figures/<name>`` (PNG unless ``name`` has a suffix) and return the path.
+def save_figure(
+    fig: matplotlib.figure.Figure,
+    name: str,
+    *,
+    dpi: int = 120,
+    directory: str | Path | None = None,
+) -> Path:
+    """Write ``fig`` to ``directory/<name>`` (PNG unless ``name`` has a suffix); return the path.
 
-    The write is atomic (temporary file, then rename) so an interrupted notebook never leaves a
-    truncated figure behind.
+    ``directory`` defaults to ``config.figures_output_dir()``: ``figures/`` in full mode, a cache
+    folder in fast mode. The write is atomic (temporary file, then rename) so an interrupted
+    notebook never leaves a truncated figure behind.
     """
-    out = config.FIGURES_DIR / name
+    out = Path(directory if directory is not None else config.figures_output_dir()) / name
     if not out.suffix:
         out = out.with_suffix(".png")
     out.parent.mkdir(parents=True, exist_ok=True)
