@@ -6,14 +6,17 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import time  # noqa: E402
+
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from course_lib.data import episode_statistics, load_pusht  # noqa: E402
 from course_lib.plots import pusht as pplots  # noqa: E402
-from course_lib.pusht import PushTEnv, coverage  # noqa: E402
+from course_lib.pusht import PushTEnv, coverage, legacy_reset_state  # noqa: E402
 from course_lib.pusht import constants as C  # noqa: E402
+from course_lib.pusht.replay import replay  # noqa: E402
 from course_lib.widgets import pusht as pwidgets  # noqa: E402
 
 
@@ -58,25 +61,50 @@ def test_coverage_app_runs_at_slider_extremes_and_reads_one_at_the_goal():
     assert coverage(far) < 0.5
 
 
-def test_push_game_buttons_move_the_agent_and_reset_restores_the_start():
-    game = pwidgets.PushGame(seed=C.TEST_SEEDS[0], step_px=25.0, steps_per_press=3)
+def _pointer(world_xy, shown_px=384.0):
+    """The ipyevents mousemove event of a pointer over the scene shown ``shown_px`` wide."""
+    x, y = np.asarray(world_xy) * shown_px / C.WORLD_SIZE
+    return {"type": "mousemove", "relativeX": x, "relativeY": y, "boundingRectWidth": shown_px}
+
+
+def test_mouse_game_follows_the_pointer_and_records_a_replayable_episode(tmp_path):
+    store = tmp_path / "mine.zarr"
+    game = pwidgets.MouseGame(seed=C.TEST_SEEDS[0], store=store, size=96)
     start = PushTEnv().reset(seed=C.TEST_SEEDS[0])[0]
     np.testing.assert_array_equal(game.env.state, start)
-    right = next(b for b in game.children[0].children if b.description == "→")
-    right.click()
-    assert game.last_error is None and game.n_steps == 3
-    moved = game.env.state[0] - start[0]
-    # 0.3 s of critically damped approach covers 1 - 4 e^-3 = 80 % of the 25 px.
-    assert 15.0 < moved < 25.0
-    assert game.env.state[1] == pytest.approx(start[1], abs=1e-6)
-    game.target_x.value, game.target_y.value = 100.0, 450.0
-    before = np.linalg.norm(game.env.state[:2] - [100.0, 450.0])
-    assert isinstance(game.go(), Figure)
-    assert np.linalg.norm(game.env.state[:2] - [100.0, 450.0]) < before
-    reset = next(b for b in game.children[0].children if b.description == "reset")
-    reset.click()
-    assert game.n_steps == 0
+    path = start[:2] + np.linspace(0.0, 1.0, 12)[:, None] * np.array([80.0, -40.0])
+    for point in path:
+        game._on_pointer(_pointer(point))
+        game.tick()
+    assert game.last_error is None and len(game.recorder) == 12
+    np.testing.assert_allclose(game.recorder.actions[-1], path[-1], atol=1e-3)
+    assert np.linalg.norm(game.env.state[:2] - path[-1]) < 20.0  # the PD agent follows
+    assert f"coverage <b>{coverage(game.env.state):.3f}</b>" in game.status.value
+    assert game.scene.value[:4] == b"\x89PNG"
+
+    stored = game.save()
+    stored = game.save()  # a second save appends the same episode again
+    assert stored.n_episodes == 2 and stored.n_frames == 24
+    episode = stored.episode(1)
+    np.testing.assert_allclose(episode["actions"], path, atol=1e-3)
+    # The recorded frames replay: state t + 1 follows from state t under action t.
+    replayed, contacts = replay(legacy_reset_state(C.TEST_SEEDS[0]), episode["actions"])
+    np.testing.assert_allclose(episode["states"], replayed[:-1], atol=1e-3)
+    np.testing.assert_array_equal(episode["n_contacts"][1:], contacts[:-1])
+
+    game.reset()
+    assert len(game.recorder) == 0
     np.testing.assert_array_equal(game.env.state, start)
+
+
+def test_mouse_game_plays_at_ten_hertz_in_the_background(tmp_path):
+    game = pwidgets.MouseGame(store=tmp_path / "mine.zarr", size=64)
+    game._on_pointer(_pointer([300.0, 300.0]))
+    game.play()
+    time.sleep(1.05)
+    game.stop()
+    assert game.last_error is None
+    assert 8 <= len(game.recorder) <= 12, len(game.recorder)  # 10 Hz, first tick at once
 
 
 def test_figures_of_the_notebook(demos):

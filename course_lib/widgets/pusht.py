@@ -1,21 +1,29 @@
-"""Widgets of notebook 06: replaying demonstrations, moving the block over the goal, and a pushing
-game. Each slider app wraps a pure function of this module that the tests call directly."""
+"""Widgets of notebook 06: replaying demonstrations, moving the block over the goal, and the
+pushing game played with the mouse. Each slider app wraps a pure function of this module that the
+tests call directly; the game's step (``MouseGame.tick``) is called directly too."""
 
 from __future__ import annotations
 
 import math
+import os
+import threading
+import time
 import traceback
+from pathlib import Path
 
+import imageio.v3 as imageio
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
 from matplotlib.figure import Figure
 
-from course_lib.data import PushTDemos
-from course_lib.plots.pusht import coverage_figure, replay_figure, single_scene_figure
+from course_lib import config
+from course_lib.data import PushTDemos, read_pusht_store
+from course_lib.plots.pusht import coverage_figure, replay_figure
 from course_lib.pusht import constants as C
 from course_lib.pusht.env import PushTEnv
+from course_lib.pusht.geometry import coverage
+from course_lib.pusht.render import render_scene
+from course_lib.recording import EpisodeRecorder, append_episode
 
 
 def demo_frame(demos: PushTDemos, episode: int, frame: int) -> Figure:
@@ -63,103 +71,180 @@ def coverage_app() -> widgets.VBox:
     )
 
 
-class PushGame(widgets.VBox):
-    """Push the T yourself: arrow buttons move the agent's target relative to the agent, or set
-    the target with the sliders and press "go"; each press runs ``steps_per_press`` env steps."""
+def recordings_store() -> Path:
+    """Where the game keeps your episodes: ``<cache>/recordings/pusht_mine.zarr``."""
+    return config.cache_dir() / "recordings" / "pusht_mine.zarr"
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An RGB uint8 image as PNG file bytes (what an ``ipywidgets.Image`` shows)."""
+    return imageio.imwrite("<bytes>", image, extension=".png")
+
+
+class MouseGame(widgets.VBox):
+    """Push the T with the mouse, as the demonstrations were recorded: while playing, the agent's
+    target is the pointer's position over the scene, read every 0.1 s (10 Hz); the coverage of
+    the goal updates live. Every frame is recorded (``recording.EpisodeRecorder``); "save"
+    appends the episode to ``store`` in the demonstrations' zarr layout, "replay" plays the last
+    saved episode back.
+
+    ``tick()`` is one control step and is what the 10 Hz loop calls; tests call it directly.
+    """
 
     def __init__(
-        self, seed: int = C.TEST_SEEDS[0], step_px: float = 25.0, steps_per_press: int = 3
+        self,
+        seed: int = C.TEST_SEEDS[0],
+        store: str | os.PathLike | None = None,
+        size: int = 384,
     ):
+        import ipyevents
+
         self.env = PushTEnv(obs_type="state")
         self.seed = seed
-        self.step_px = step_px
-        self.steps_per_press = steps_per_press
+        self.store = Path(store) if store is not None else recordings_store()
+        self.size = size
         self.last_error: BaseException | None = None
-        self.output = widgets.Output()
+        self.pointer: np.ndarray | None = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self.scene = widgets.Image(
+            format="png", layout=widgets.Layout(width=f"{size}px", height=f"{size}px")
+        )
+        self.scene.add_class("course-push-scene")
+        self.events = ipyevents.Event(
+            source=self.scene, watched_events=["mousemove"], prevent_default_action=True
+        )
+        self.events.on_dom_event(self._on_pointer)
         self.status = widgets.HTML()
-        self.target_x = widgets.FloatSlider(
-            256.0, min=0.0, max=C.WORLD_SIZE, description="target x"
-        )
-        self.target_y = widgets.FloatSlider(
-            256.0, min=0.0, max=C.WORLD_SIZE, description="target y"
-        )
-        moves = {"←": (-1, 0), "→": (1, 0), "↑": (0, -1), "↓": (0, 1)}
-        buttons = []
-        for label, (sx, sy) in moves.items():
-            button = widgets.Button(description=label, layout=widgets.Layout(width="48px"))
-            button.on_click(
-                self._guarded(lambda _b, sx=sx, sy=sy: self.push(sx * step_px, sy * step_px))
-            )
-            buttons.append(button)
-        go = widgets.Button(description="go to target")
-        go.on_click(self._guarded(lambda _b: self.go()))
-        again = widgets.Button(description="reset")
-        again.on_click(self._guarded(lambda _b: self.reset()))
-        super().__init__(
-            [
-                widgets.HBox([*buttons, again]),
-                widgets.HBox([self.target_x, self.target_y, go]),
-                self.status,
-                self.output,
-            ]
-        )
+        self.status.add_class("course-push-status")
+        self.messages = widgets.Output()
+        buttons = {
+            "play": self.play,
+            "stop": self.stop,
+            "reset": self.reset,
+            "save episode": self.save,
+            "replay last saved": self.replay,
+        }
+        row = []
+        for label, handler in buttons.items():
+            button = widgets.Button(description=label, layout=widgets.Layout(width="auto"))
+            button.on_click(self._guarded(handler))
+            row.append(button)
+        super().__init__([widgets.HBox(row), self.status, self.scene, self.messages])
+        self.add_class("course-push-game")
         self.reset()
 
     def _guarded(self, handler):
-        def run(button):
+        def run(_button):
             try:
-                handler(button)
+                handler()
                 self.last_error = None
             except Exception as exc:  # noqa: BLE001 - shown to the student, kept for tests
                 self.last_error = exc
-                with self.output:
+                with self.messages:
                     print(traceback.format_exc())
 
         return run
 
-    def reset(self, seed: int | None = None) -> Figure:
-        """Start again from the seed's legacy start."""
-        self.seed = self.seed if seed is None else seed
+    def _on_pointer(self, event: dict) -> None:
+        """Pointer position over the scene, in world pixels."""
+        scale = C.WORLD_SIZE / float(event["boundingRectWidth"])
+        self.pointer = np.array([event["relativeX"] * scale, event["relativeY"] * scale])
+
+    def reset(self) -> None:
+        """Stop, and start a new episode from the seed's start."""
+        self.stop()
         _, info = self.env.reset(seed=self.seed)
-        self.n_steps, self.best_reward, self.coverage = 0, 0.0, info["coverage"]
+        self.recorder = EpisodeRecorder()
+        self.coverage, self.best_reward = info["coverage"], 0.0
         self.target = self.env.state[:2].copy()
-        return self._show()
+        self._show(self.env.state, None)
 
-    def step_to(self, target: np.ndarray) -> Figure:
-        """Hold ``target`` for ``steps_per_press`` environment steps, then redraw."""
-        for _ in range(self.steps_per_press):
-            _, reward, _, _, info = self.env.step(target)
-            self.n_steps += 1
-            self.best_reward = max(self.best_reward, reward)
-            self.coverage = info["coverage"]
-        self.target = np.clip(np.asarray(target, dtype=np.float64), 0.0, C.WORLD_SIZE)
-        return self._show()
+    @property
+    def done(self) -> bool:
+        return len(self.recorder) >= C.MAX_STEPS or self.coverage > C.SUCCESS_COVERAGE
 
-    def push(self, dx: float, dy: float) -> Figure:
-        """Move the target to the agent's position plus (dx, dy)."""
-        return self.step_to(self.env.state[:2] + np.array([dx, dy]))
+    def tick(self) -> None:
+        """One 10 Hz control step: record the state and the pointer's target, step, redraw."""
+        if self.done:
+            return
+        state = self.env.state
+        target = self.pointer if self.pointer is not None else state[:2]
+        self.target = np.clip(target, 0.0, C.WORLD_SIZE)
+        self.recorder.record(state, self.target, self.env.n_contacts)
+        _, reward, _, _, info = self.env.step(self.target)
+        self.coverage, self.best_reward = info["coverage"], max(self.best_reward, reward)
+        self._show(self.env.state, self.target)
 
-    def go(self) -> Figure:
-        """Move towards the sliders' target."""
-        return self.step_to(np.array([self.target_x.value, self.target_y.value]))
+    def play(self) -> None:
+        """Run ``tick`` every 0.1 s in the background until stopped, done, or reset."""
+        if self._running:
+            return
+        self._running = True
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._thread.start()
 
-    def figure(self) -> Figure:
-        title = f"seed {self.seed}, step {self.n_steps}: coverage {self.coverage:.3f}"
-        return single_scene_figure(self.env.state, self.target, title=title)
+    def _loop(self) -> None:
+        period = 1.0 / C.CONTROL_HZ
+        next_time = time.monotonic()
+        try:
+            while self._running and not self.done:
+                self.tick()
+                next_time += period
+                time.sleep(max(0.0, next_time - time.monotonic()))
+        except Exception as exc:  # noqa: BLE001 - a thread cannot raise to the student
+            self.last_error = exc
+            with self.messages:
+                print(traceback.format_exc())
+        finally:
+            self._running = False
+            self._show(self.env.state, self.target)
 
-    def _show(self) -> Figure:
-        fig = self.figure()
+    def stop(self) -> None:
+        """Stop the 10 Hz loop (the episode so far stays recorded)."""
+        self._running = False
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+        self._thread = None
+
+    def save(self) -> PushTDemos:
+        """Append the episode to ``store``; return everything stored there."""
+        self.stop()
+        stored = append_episode(self.store, self.recorder.demos())
+        with self.messages:
+            print(
+                f"saved {len(self.recorder)} frames as episode {stored.n_episodes - 1} of "
+                f"{self.store}"
+            )
+        return stored
+
+    def replay(self) -> None:
+        """Play the last saved episode back at 10 Hz (in the background)."""
+        self.stop()
+        episode = read_pusht_store(self.store).episode(-1)
+        self._running = True
+        self._thread = threading.Thread(target=self._play_back, args=(episode,), daemon=True)
+        self._thread.start()
+
+    def _play_back(self, episode: dict) -> None:
+        for state, action in zip(episode["states"], episode["actions"], strict=True):
+            if not self._running:
+                break
+            self._show(state.astype(np.float64), action, replaying=True)
+            time.sleep(1.0 / C.CONTROL_HZ)
+        self._running = False
+
+    def _show(self, state: np.ndarray, target: np.ndarray | None, replaying: bool = False) -> None:
+        cov = coverage(state)
+        mode = "replay" if replaying else ("playing" if self._running else "stopped")
         self.status.value = (
-            f"steps {self.n_steps} / {C.MAX_STEPS}, coverage {self.coverage:.3f}, "
-            f"best reward {self.best_reward:.3f}" + (" — success!" if self.coverage > 0.95 else "")
+            f"<b>{mode}</b> · seed {self.seed} · step {len(self.recorder)} / {C.MAX_STEPS} · "
+            f"coverage <b>{cov:.3f}</b> · best reward {self.best_reward:.3f}"
+            + (" · success!" if cov > C.SUCCESS_COVERAGE else "")
         )
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(fig)
-        plt.close(fig)
-        return fig
+        self.scene.value = png_bytes(render_scene(state, self.size, action=target))
 
 
-def push_game(seed: int = C.TEST_SEEDS[0]) -> PushGame:
-    """The pushing game on the first evaluation seed (change ``seed`` for another start)."""
-    return PushGame(seed=seed)
+def push_game(seed: int = C.TEST_SEEDS[0], store: str | os.PathLike | None = None) -> MouseGame:
+    """The mouse pushing game on the first evaluation seed (change ``seed`` for another start)."""
+    return MouseGame(seed=seed, store=store)
