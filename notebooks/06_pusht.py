@@ -343,12 +343,32 @@ print(
 )
 
 # %% [markdown]
-# ## 5 · Your turn: push the T
+# ## 5 · Your turn: push the T with the mouse
 #
-# The arrows move the agent's target 25 px from where the agent is; "go to target" heads for the
-# sliders' point. Each press runs 3 environment steps (0.3 s). Try to reach coverage 0.95 within
-# 300 steps, and notice how often a push turns the block the wrong way.
+# Press **play** and move the pointer over the scene: the agent's target is the pointer, read every
+# 0.1 s, which is how the 206 demonstrations were recorded (a mouse, 10 Hz). The status line shows
+# the coverage live; an episode ends at coverage 0.95 or after 300 steps. **save episode** adds the
+# episode to your own store, in the demonstrations' zarr layout; **replay last saved** plays it
+# back. Notice how often a push turns the block the wrong way.
 
 # %%
 game = pwidgets.push_game(seed=TEST_SEEDS[0])
 game
+
+# %% [markdown]
+# Your saved episodes join the demonstrations as a training set: the same windows the policies of
+# notebook 07 learn from.
+
+# %%
+from course_lib.data import read_pusht_store
+from course_lib.recording import concat_demos
+
+if game.store.exists():
+    mine = read_pusht_store(game.store)
+    train_set = concat_demos(demos, mine)
+    print(
+        f"{mine.n_episodes} episodes of yours ({mine.n_frames} frames) + {demos.n_episodes} "
+        f"demonstrations: {len(make_windows(train_set))} training windows"
+    )
+else:
+    print(f"no episode saved yet; they will go to {game.store}")
