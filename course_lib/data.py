@@ -17,6 +17,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +29,15 @@ import torch
 from tqdm.auto import tqdm
 
 from course_lib import config
+from course_lib.data_integrity import (
+    DataIntegrityError,  # noqa: F401 - re-exported: course_lib.data.DataIntegrityError
+    check_chunks_present,
+    check_demo_arrays,
+    load_image_cache,
+    read_array,
+    read_zarray,
+    verify_manifest,
+)
 from course_lib.pusht import constants as C
 from course_lib.pusht.geometry import coverage_batch, reward_from_coverage
 from course_lib.pusht.observations import observe
@@ -247,10 +257,20 @@ class PushTDemos:
 
 
 def read_pusht_store(store: str | os.PathLike) -> PushTDemos:
-    """Read a Diffusion Policy PushT zarr store (full set or low-dimensional copy)."""
+    """Read a Diffusion Policy PushT zarr store (full set or low-dimensional copy), validated.
+
+    The known set must match its SHA-256 manifest; in any store every chunk of the required arrays
+    must be present and decodable, values finite and ``episode_ends`` consistent
+    (``data_integrity``). Problems raise ``DataIntegrityError`` naming the file and the array.
+    """
     import zarr
 
     store = Path(store)
+    verify_manifest(store)
+    for key in _REQUIRED:  # before zarr opens the arrays: a broken .zarray is named here
+        meta = read_zarray(store, key)
+        if meta is not None:
+            check_chunks_present(store, key, meta)
     try:
         group = zarr.open_group(str(store), mode="r")
     except Exception as exc:  # noqa: BLE001 - zarr raises several kinds; say what was expected
@@ -260,12 +280,13 @@ def read_pusht_store(store: str | os.PathLike) -> PushTDemos:
         raise ValueError(
             f"{store} lacks the arrays {missing}; a PushT store holds {list(_REQUIRED)}"
         )
-    arrays = {key: np.asarray(group[key][...]) for key in _REQUIRED}
+    arrays = {key: read_array(store, group[key], key) for key in _REQUIRED}
     for key, trailing in _REQUIRED.items():
         if arrays[key].shape[1:] != trailing:
             raise ValueError(
                 f"{store}/{key} has shape {arrays[key].shape}, expected (n, *{trailing})"
             )
+    check_demo_arrays(arrays, str(store))
     images = group["data/img"] if "data/img" in group else None
     return PushTDemos(
         states=arrays["data/state"].astype(np.float32),
@@ -556,11 +577,15 @@ def render_dataset_images(
 
     With ``cache`` the frames are kept under the cache directory, keyed by a hash of the states,
     the size and the renderer version, and written atomically; a hit is memory-mapped
-    copy-on-write (writable, read lazily), so an epoch never re-renders.
+    copy-on-write (writable, read lazily), so an epoch never re-renders. A cached file of the wrong
+    shape, dtype or size (stale or torn) is rendered again and replaced, with a warning.
     """
     path = _images_cache_path(demos.states, size) if cache else None
     if path is not None and path.exists():
-        return np.load(path, mmap_mode="c")
+        images = load_image_cache(path, (demos.n_frames, size, size, 3))
+        if images is not None:
+            return images
+        warnings.warn(f"image cache {path} is stale or damaged; rendering it again", stacklevel=2)
     states = demos.states.astype(np.float64)
     images = np.empty((len(states), size, size, 3), dtype=np.uint8)
     for i in tqdm(range(len(states)), desc=f"render {size}px", disable=not progress, leave=False):

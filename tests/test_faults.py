@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -360,3 +361,170 @@ def test_notebooks_save_figures_only_through_save_figure():
 
     for notebook in sorted((config.PROJECT_ROOT / "notebooks").glob("[0-9]*.py")):
         assert ".savefig(" not in notebook.read_text(), notebook.name
+
+
+# ------------------------------------------------------------------ 1. data integrity
+
+
+@pytest.fixture(scope="module")
+def shared_store():
+    from course_lib.data import SHARED_DATA_PATH
+    from course_lib.data_integrity import load_manifest
+
+    store = SHARED_DATA_PATH
+    assert store.name in load_manifest(), "the manifest must cover the shared demonstration set"
+    return store
+
+
+def _known_copy(shared_store, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(shared_store, tmp_path / shared_store.name))
+
+
+def _small_store(tmp_path, name="mine.zarr", **changes):
+    """A zarr v2 store of two episodes with chunks of 64 frames, ``changes`` replacing arrays."""
+    import zarr
+
+    from course_lib.data import load_pusht
+
+    demos = load_pusht().subset([0, 1])
+    arrays = {
+        "data/state": demos.states,
+        "data/action": demos.actions,
+        "data/keypoint": demos.keypoints,
+        "data/n_contacts": demos.n_contacts[:, None],
+        "meta/episode_ends": demos.episode_ends,
+    }
+    arrays.update({k.replace("__", "/"): v for k, v in changes.items()})
+    group = zarr.open_group(str(tmp_path / name), mode="w", zarr_format=2)
+    for key, value in arrays.items():
+        value = np.asarray(value)
+        group.create_array(key, data=value, chunks=(64, *value.shape[1:]))
+    return tmp_path / name
+
+
+def _read(store):
+    from course_lib.data import read_pusht_store
+
+    return read_pusht_store(store)
+
+
+def _damage(path, how):
+    raw = path.read_bytes()
+    if how == "delete":
+        path.unlink()
+    elif how == "random bytes":
+        path.write_bytes(np.random.default_rng(0).bytes(len(raw)))
+    elif how == "truncated":
+        path.write_bytes(raw[: len(raw) // 2])
+    elif how == "broken .zarray":
+        path.write_text(raw.decode()[:40])
+
+
+DAMAGES = {
+    "delete": ("data/state/5.0", "is missing|are missing"),
+    "random bytes": ("data/action/3.0", "is damaged"),
+    "truncated": ("meta/episode_ends/0", "is damaged"),
+    "broken .zarray": ("data/keypoint/.zarray", "is broken"),
+}
+
+
+@pytest.mark.parametrize("how", sorted(DAMAGES))
+def test_a_damaged_known_store_is_refused_naming_file_and_array(shared_store, tmp_path, how):
+    from course_lib.data import DataIntegrityError
+
+    store = _known_copy(shared_store, tmp_path)
+    relative = DAMAGES[how][0]
+    _damage(store / relative, how)
+    message = "is missing" if how == "delete" else "is damaged: .* differs from the known"
+    with pytest.raises(DataIntegrityError, match=message) as info:
+        _read(store)
+    array = relative.rsplit("/", 1)[0]
+    assert str(store / relative) in str(info.value) or f"{store / array}:" in str(info.value)
+    assert repr(array) in str(info.value)
+
+
+@pytest.mark.parametrize("how", sorted(DAMAGES))
+def test_a_damaged_unknown_store_is_refused_naming_file_and_array(tmp_path, how):
+    from course_lib.data import DataIntegrityError
+
+    store = _small_store(tmp_path)
+    relative = {
+        "delete": "data/state/2.0",
+        "random bytes": "data/action/1.0",
+        "truncated": "data/n_contacts/0.0",
+        "broken .zarray": "meta/episode_ends/.zarray",
+    }[how]
+    _damage(store / relative, how)
+    array = relative.rsplit("/", 1)[0]
+    with pytest.raises(DataIntegrityError, match=DAMAGES[how][1]) as info:
+        _read(store)
+    assert repr(array) in str(info.value)
+    if how != "delete":
+        assert str(store / relative) in str(info.value)
+
+
+def test_the_intact_known_store_and_a_sound_store_load(shared_store, tmp_path):
+    assert _read(shared_store).n_episodes == 206
+    assert _read(_small_store(tmp_path)).n_episodes == 2
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"meta__episode_ends": np.array([161, 100])}, "strictly increasing"),
+        ({"meta__episode_ends": np.array([50, 161])}, "ends at 161, but the arrays hold"),
+        ({"meta__episode_ends": np.array([0, 100])}, "positive and strictly increasing"),
+        ({"meta__episode_ends": np.array([50.0, 100.0])}, "integer array"),
+    ],
+)
+def test_inconsistent_episode_ends_are_named(tmp_path, changes, message):
+    from course_lib.data import DataIntegrityError, load_pusht
+
+    ends = load_pusht().subset([0, 1]).episode_ends
+    if message.startswith("ends at"):
+        changes = {"meta__episode_ends": np.array([ends[0], ends[1] - 1])}
+        message = f"ends at {ends[1] - 1}, but the arrays hold N={ends[1]}"
+    with pytest.raises(DataIntegrityError, match=message):
+        _read(_small_store(tmp_path, **changes))
+
+
+def test_nan_in_the_demonstrations_is_named(tmp_path):
+    from course_lib.data import DataIntegrityError, load_pusht
+
+    states = load_pusht().subset([0, 1]).states.copy()
+    states[70, 3] = np.nan
+    with pytest.raises(
+        DataIntegrityError, match=r"data/state: 1 NaN or inf values \(first at index \[70, 3\]\)"
+    ):
+        _read(_small_store(tmp_path, data__state=states))
+
+
+def test_train_on_a_store_with_a_deleted_chunk_exits_2_before_training(
+    shared_store, tmp_path, monkeypatch, capsys
+):
+    store = _known_copy(shared_store, tmp_path)
+    (store / "data/state/5.0").unlink()
+    monkeypatch.setenv("COURSE_LIB_DATA", str(store))
+    code, err = _cli(capsys, "train", "--steps", "2", "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and "data/state/5.0 is missing" in err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_stale_image_cache_is_rebuilt(tmp_path, monkeypatch):
+    from course_lib import data
+
+    monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
+    demos = data.load_pusht().subset([0])
+    fresh = data.render_dataset_images(demos, size=16, progress=False)
+    path = data._images_cache_path(demos.states, 16)
+    for stale in (fresh[:-3], fresh.astype(np.float32), None):
+        if stale is None:  # torn: the last bytes never reached the disk
+            path.write_bytes(path.read_bytes()[:-100])
+        else:
+            np.save(path, stale)
+        with pytest.warns(UserWarning, match="stale or damaged"):
+            again = data.render_dataset_images(demos, size=16, progress=False)
+        np.testing.assert_array_equal(again, fresh)
+        assert data.render_dataset_images(demos, size=16, progress=False).shape == fresh.shape
