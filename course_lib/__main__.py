@@ -55,6 +55,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--steps", type=int, default=None, help="optimisation steps (default: course recipe)"
     )
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget: steps, warm-up and cosine decay fitted to it (exclusive with --steps)",
+    )
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA; slower on most CPUs)")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -150,6 +157,11 @@ def check_train_args(args: argparse.Namespace) -> None:
     from course_lib.recipes import course_recipe
 
     _at_least(args.steps, 1, "--steps", "; omit --steps for the course recipe's")
+    if args.minutes is not None:
+        if args.steps is not None:
+            raise UsageError("give --steps or --minutes, not both (a budget fixes the steps)")
+        if not args.minutes > 0:
+            raise UsageError(f"--minutes must be positive, got {args.minutes:g}")
     _at_least(args.batch_size, 1, "--batch-size")
     _at_least(args.horizon, 1, "--horizon")
     if args.lr is not None and not args.lr > 0:
@@ -204,7 +216,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from course_lib.recipes import course_recipe
     from course_lib.train import train
 
-    policy_cfg, train_cfg = course_recipe(args.sde, steps=args.steps)
+    policy_cfg, train_cfg = course_recipe(args.sde, steps=args.steps, minutes=args.minutes)
     policy_changes = {
         "obs_type": args.obs,
         "decoder": args.decoder,
@@ -222,6 +234,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "device": args.device,
         "num_threads": args.threads,
+        "amp": args.amp or None,
     }
     train_cfg = dataclasses.replace(
         train_cfg, **{k: v for k, v in train_changes.items() if v is not None}

@@ -83,8 +83,10 @@ class DiTBlock(nn.Module):
 class DiffusionTransformer(nn.Module):
     """Diffusion transformer over the action chunk (paper Section 3.1.3).
 
-    Tokens: Linear(x_in[:, i]) + p_i for i < horizon. Conditioning vector
-    c = NoiseEmbedding(c_noise) + Linear(cond) drives every block's adaLN-Zero modulation.
+    Tokens: Linear(x_in[:, pi : p(i+1)]) + e_i for i < horizon/p, one token per ``patch`` = p
+    consecutive actions (p = 1 is the paper's one token per step; p = 2 halves the tokens, and
+    the cost, of a 16-step chunk). Conditioning vector c = NoiseEmbedding(c_noise) + MLP(cond)
+    drives every block's adaLN-Zero modulation.
     """
 
     def __init__(
@@ -96,18 +98,22 @@ class DiffusionTransformer(nn.Module):
         dim: int = 128,
         depth: int = 4,
         heads: int = 4,
+        patch: int = 1,
     ):
         super().__init__()
+        if patch < 1 or horizon % patch:
+            raise ValueError(f"patch {patch} must be >= 1 and divide the horizon {horizon}")
         self.horizon = horizon
-        self.inp = nn.Linear(in_channels, dim)
-        self.pos = nn.Parameter(torch.zeros(1, horizon, dim))
+        self.patch = patch
+        self.inp = nn.Linear(patch * in_channels, dim)
+        self.pos = nn.Parameter(torch.zeros(1, horizon // patch, dim))
         nn.init.normal_(self.pos, std=0.02)
         self.time = NoiseEmbedding(dim)
         self.cond = nn.Sequential(nn.Linear(cond_dim, dim), nn.SiLU(), nn.Linear(dim, dim))
         self.blocks = nn.ModuleList(DiTBlock(dim, heads) for _ in range(depth))
         self.norm_out = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(dim, 2 * dim))
-        self.out = nn.Linear(dim, out_channels)
+        self.out = nn.Linear(dim, patch * out_channels)
         for layer in (self.ada_out[1], self.out):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
@@ -117,11 +123,12 @@ class DiffusionTransformer(nn.Module):
     ) -> torch.Tensor:
         _check_chunk(x_in, self.horizon)
         c = self.time(c_noise) + self.cond(cond)
-        h = self.inp(x_in) + self.pos
+        batch = x_in.shape[0]
+        h = self.inp(x_in.reshape(batch, self.horizon // self.patch, -1)) + self.pos
         for block in self.blocks:
             h = block(h, c)
         shift, scale = self.ada_out(c).chunk(2, dim=-1)
-        return self.out(_modulate(self.norm_out(h), shift, scale))
+        return self.out(_modulate(self.norm_out(h), shift, scale)).reshape(batch, self.horizon, -1)
 
 
 # --------------------------------------------------------------------------- temporal U-Net
@@ -291,6 +298,7 @@ class DecoderSize:
     dim: int = 128
     depth: int = 4
     heads: int = 4
+    patch: int = 1
     channels: tuple[int, ...] = (64, 128, 256)
     cond_dim: int = 256
 
@@ -298,6 +306,8 @@ class DecoderSize:
 #: Named decoder sizes. "course" trains on a laptop CPU; "paper" is the paper's ~9M-parameter DiT.
 DECODER_SIZES: dict[str, DecoderSize] = {
     "course": DecoderSize("dit", dim=128, depth=4, heads=4, cond_dim=256),
+    "course-p2": DecoderSize("dit", dim=128, depth=4, heads=4, patch=2, cond_dim=256),
+    "course-p4": DecoderSize("dit", dim=128, depth=4, heads=4, patch=4, cond_dim=256),
     "tiny": DecoderSize("dit", dim=64, depth=2, heads=2, cond_dim=64),
     "paper": DecoderSize("dit", dim=256, depth=8, heads=8, cond_dim=512),
     "unet": DecoderSize("unet", channels=(64, 128, 256), cond_dim=256),
@@ -319,6 +329,7 @@ def build_decoder(size: str, horizon: int, in_channels: int, out_channels: int) 
             dim=cfg.dim,
             depth=cfg.depth,
             heads=cfg.heads,
+            patch=cfg.patch,
         )
     return TemporalUNet(horizon, in_channels, out_channels, cfg.cond_dim, channels=cfg.channels)
 

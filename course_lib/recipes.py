@@ -40,21 +40,21 @@ PAPER_DIFFERENCES = (
 
 
 def course_recipe(
-    sde: str, *, fast: bool | None = None, steps: int | None = None
+    sde: str,
+    *,
+    fast: bool | None = None,
+    steps: int | None = None,
+    minutes: float | None = None,
 ) -> tuple[PolicyConfig, TrainConfig]:
-    """Policy and training settings of the course for ``sde`` (fast mode shrinks only the steps)."""
+    """Policy and training settings of the course for ``sde`` (fast mode shrinks only the steps).
+
+    ``minutes`` trains for a wall-clock budget instead of a step count: the steps, warm-up and
+    cosine decay are fitted to it when the run starts (``course_lib.train``).
+    """
     fast = config.FAST if fast is None else fast
-    total = steps or (FAST_STEPS if fast else FULL_STEPS)
+    total = steps if steps is not None else (FAST_STEPS if fast else FULL_STEPS)
     policy = PolicyConfig(
         sde=sde, obs_type="keypoints", horizon=16, n_action_steps=8, decoder="course"
     )
-    train = TrainConfig(
-        steps=total,
-        batch_size=256,
-        lr=1e-3,
-        warmup=min(300, max(1, total // 10)),
-        ema_decay=0.999,
-        val_every=max(1, min(250, total // 10)),
-        ckpt_every=max(1, min(500, total // 2)),
-    )
+    train = TrainConfig(steps=total, batch_size=256, lr=1e-3, ema_decay=0.999, minutes=minutes)
     return policy, train

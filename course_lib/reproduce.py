@@ -17,22 +17,13 @@ from typing import Any
 
 from course_lib import config
 from course_lib.evaluate import evaluate
+from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import save_figure
 from course_lib.plots.results import loss_curves_figure, table_bars_figure
 from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy, read_checkpoint
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import CORRECTED_SDES, PAPER_SDES, TABLE_SOLVERS, course_recipe
 from course_lib.train import export_policy, read_loss_csv, train
-
-#: The paper's Table 1 (average goal coverage, N = 50 episodes).
-PAPER_TABLE1: dict[str, dict[str, float]] = {
-    "vp": {"euler": 0.780, "heun": 0.786, "em": 0.802},
-    "ve": {"euler": 0.108, "heun": 0.105, "em": 0.524},
-    "cld": {"euler": 0.405, "em": 0.311},
-}
-
-#: Which corrected process replaces which of the paper's rows (VP needs no correction).
-CORRECTION_OF = {"vp": "vp", "ve": "ve-edm", "cld": "cld-hsm"}
 
 SOLVER_LABEL = {"euler": "Euler", "heun": "Heun", "em": "Euler-Maruyama", "sscs": "SSCS"}
 

@@ -5,23 +5,32 @@ and minimises the SDE's objective (paper Section 3.2, Algorithm 1; Eqs. 4, 6, 9)
 weights, theta_ema <- d theta_ema + (1 - d) theta with d = min(d_max, (1 + n)/(10 + n)), is the
 policy that gets evaluated and shipped.
 
-A run directory holds ``checkpoint.pt`` (model, EMA, optimiser, scheduler, random state, history;
-written atomically every ``ckpt_every`` steps, on Ctrl-C and on SIGTERM), ``loss.csv`` and, at the end,
-``policy.pt`` (the EMA policy). Calling ``train`` again on the same directory resumes where it stopped
-and gives the same numbers as an uninterrupted run.
+A run directory holds ``checkpoint.pt`` (model, EMA, optimiser, scheduler, random state, history and
+running loss; written atomically every ``ckpt_every`` steps, on Ctrl-C and on SIGTERM), ``loss.csv``
+and, at the end, ``policy.pt`` (the EMA policy). Calling ``train`` again on the same directory
+resumes where it stopped and gives the same weights and the same ``loss.csv`` rows (timing columns
+aside) as an uninterrupted run. A lock file keeps a second process out of a directory in use.
+
+Wall-clock budgets (``TrainConfig.minutes``): the throughput is measured for a few seconds on a
+throw-away copy of the model, the step count is fixed from it, and warm-up, cosine decay,
+validation and checkpoint intervals follow from that count. The fitted count is recorded, so
+``steps=<fitted>`` without a budget reproduces the run exactly.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +42,7 @@ from tqdm.auto import tqdm
 from course_lib import config
 from course_lib.data import (
     MinMaxNormalizer,
+    center_crop,
     load_pusht,
     make_windows,
     random_crop,
@@ -45,40 +55,72 @@ from course_lib.policy import (
     atomic_torch_save,
     read_checkpoint,
 )
+from course_lib.run_lock import RunLock
 
 _TRAIN_FORMAT = "course_lib.TrainingCheckpoint"
+
+#: TrainConfig fields that may change between a run and its resumption (they do not change the
+#: numbers: where it runs, how often it is saved).
+_RESUMABLE_CHANGES = frozenset({"device", "num_threads", "ckpt_every"})
 
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings (the course recipe is the default)."""
+    """Optimisation settings (the course recipe is in ``course_lib.recipes``).
+
+    ``minutes`` sets a wall-clock budget: ``steps`` is then fitted to it at the start of the run.
+    ``warmup``, ``val_every`` and ``ckpt_every`` left at None follow from ``steps``
+    (:meth:`resolved`): warm-up min(300, steps/10), 10 validation rows, 2 checkpoints at least.
+    """
 
     steps: int = 6000
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    warmup: int = 300
+    warmup: int | None = None
     ema_decay: float = 0.999
     seed: int = 0
     val_fraction: float = 0.05
-    val_every: int = 250
+    val_every: int | None = None
     val_windows: int = 2048
-    ckpt_every: int = 500
+    ckpt_every: int | None = None
     device: str = "auto"
     num_threads: int | None = None
+    minutes: float | None = None
+    amp: bool = False
+    max_grad_norm: float | None = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("steps", "batch_size", "val_every", "ckpt_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("steps", "batch_size", "warmup", "val_every", "ckpt_every", "num_threads"):
+            value = getattr(self, name)
+            if value is None and name not in ("steps", "batch_size"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
-        if self.lr <= 0:
+        if not self.lr > 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.minutes is not None and not (math.isfinite(self.minutes) and self.minutes > 0):
+            raise ValueError(f"minutes must be a positive number, got {self.minutes}")
+
+    def resolved(self) -> TrainConfig:
+        """A copy with the schedule lengths that follow from ``steps`` filled in."""
+        steps = self.steps
+        return dataclasses.replace(
+            self,
+            warmup=self.warmup or min(300, max(1, steps // 10)),
+            val_every=self.val_every or max(1, min(250, steps // 10)),
+            ckpt_every=self.ckpt_every or max(1, min(500, steps // 2)),
+        )
 
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class ResumeConflict(ValueError):
+    """The run directory holds a run whose settings differ from the ones asked for."""
 
 
 @dataclass
@@ -128,15 +170,228 @@ class _Batches:
             if train:
                 frames = random_crop(frames, 84, generator=generator)
             else:
-                from course_lib.data import center_crop
-
                 frames = center_crop(frames, 84)
             obs["images"] = frames.to(self.device)
         return obs, self.action[idx_dev]
 
 
-def _fit_normalizers(windows) -> tuple[MinMaxNormalizer, MinMaxNormalizer]:
-    return MinMaxNormalizer.fit(windows.obs), MinMaxNormalizer.fit(windows.action)
+class _StopRequest:
+    """SIGINT/SIGTERM set a flag that the loop reads between steps (the step in flight finishes,
+    is logged and checkpointed); a second signal interrupts at once."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.signum is not None:
+            raise KeyboardInterrupt(f"signal {signum} (second request)")
+        self.signum = signum
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+
+
+class _Run:
+    """One training run: data, model, EMA, optimiser and the state a checkpoint carries."""
+
+    def __init__(
+        self,
+        policy_cfg: PolicyConfig,
+        train_cfg: TrainConfig,
+        run_dir: Path,
+        demos,
+        metadata: dict[str, Any] | None,
+    ):
+        self.run_dir = run_dir
+        self.ckpt_path = run_dir / "checkpoint.pt"
+        self.device = config.device(train_cfg.device)
+        self.cfg = train_cfg
+        demos = demos if demos is not None else load_pusht()
+        train_ids, val_ids = split_episodes(
+            demos.n_episodes, train_cfg.val_fraction, seed=train_cfg.seed
+        )
+        kw = dict(
+            obs_type=policy_cfg.obs_type,
+            n_obs=policy_cfg.n_obs,
+            horizon=policy_cfg.horizon,
+            action_kind=policy_cfg.action_kind,
+        )
+        train_windows = make_windows(demos, train_ids, **kw)
+        val_windows = make_windows(demos, val_ids, **kw) if len(val_ids) else None
+        obs_norm = MinMaxNormalizer.fit(train_windows.obs)
+        act_norm = MinMaxNormalizer.fit(train_windows.action)
+        images = (
+            torch.from_numpy(render_dataset_images(demos, size=96)) if policy_cfg.is_image else None
+        )
+        torch.manual_seed(train_cfg.seed)
+        self.policy = DiffusionPolicy(policy_cfg, obs_norm, act_norm, metadata=metadata).to(
+            self.device
+        )
+        self.ema = AveragedModel(
+            self.policy,
+            avg_fn=lambda avg, cur, n: (
+                avg + (cur - avg) * (1.0 - ema_decay_at(int(n), train_cfg.ema_decay))
+            ),
+            use_buffers=True,
+        )
+        self.opt = torch.optim.AdamW(
+            self.policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
+        )
+        self.gen = torch.Generator().manual_seed(train_cfg.seed)
+        self.train_batches = _Batches(train_windows, obs_norm, act_norm, images, self.device)
+        self.val_batches = (
+            _Batches(val_windows, obs_norm, act_norm, images, self.device)
+            if val_windows is not None
+            else None
+        )
+        self.history: list[dict[str, float]] = []
+        self.step = 0
+        self.elapsed = 0.0
+        self.running: float | None = None
+        self.sched: torch.optim.lr_scheduler.LambdaLR | None = None
+
+    # ------------------------------------------------------------------ schedule
+    def fix_schedule(self, cfg: TrainConfig) -> None:
+        """Set the (resolved) config and the learning-rate schedule it implies."""
+        self.cfg = cfg
+        self.sched = torch.optim.lr_scheduler.LambdaLR(
+            self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
+        )
+
+    # ------------------------------------------------------------------ one step
+    def autocast(self):
+        if not self.cfg.amp:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def optimisation_step(
+        self,
+        policy: DiffusionPolicy,
+        opt: torch.optim.Optimizer,
+        gen: torch.Generator,
+    ) -> torch.Tensor:
+        """Draw a batch, take one AdamW step on ``policy``; returns the (detached) loss."""
+        policy.train()
+        idx = torch.randint(len(self.train_batches), (self.cfg.batch_size,), generator=gen)
+        obs, actions = self.train_batches.get(idx, gen, train=True)
+        with self.autocast():
+            loss = policy.loss(obs, actions, generator=_device_generator(gen, self.device))
+        if not torch.isfinite(loss):
+            return loss.detach()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(policy.parameters(), self.cfg.max_grad_norm)
+        opt.step()
+        return loss.detach()
+
+    # ------------------------------------------------------------------ budget
+    def measure_throughput(self, seconds: float) -> float:
+        """Samples/s of optimisation steps on throw-away copies of model and optimiser.
+
+        Two warm-up steps, then steps until ``seconds`` have passed (at least three); the run's own
+        weights, optimiser and random state are left untouched.
+        """
+        policy = copy.deepcopy(self.policy)
+        opt = torch.optim.AdamW(policy.parameters(), lr=self.cfg.lr)
+        gen = torch.Generator().manual_seed(self.cfg.seed + 1)
+        ema = copy.deepcopy(self.ema)
+        for _ in range(2):
+            self.optimisation_step(policy, opt, gen)
+        n, start = 0, time.perf_counter()
+        while n < 3 or time.perf_counter() - start < seconds:
+            self.optimisation_step(policy, opt, gen)
+            ema.update_parameters(policy)
+            n += 1
+        return n * self.cfg.batch_size / (time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ persistence
+    def load(self, state: dict[str, Any]) -> None:
+        self.policy.load_state_dict(state["model"])
+        self.ema.load_state_dict(state["ema"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        self.gen.set_state(state["generator"])
+        self.history = json.loads(state["history"])
+        saved_metadata = json.loads(state["policy"]["metadata"])
+        self.policy.metadata = {**saved_metadata, **self.policy.metadata}
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        running = state.get("running_loss")
+        self.running = None if running is None or math.isnan(running) else float(running)
+
+    def save(self) -> None:
+        ema_policy: DiffusionPolicy = self.ema.module
+        ema_policy.metadata = self.policy.metadata
+        atomic_torch_save(
+            {
+                "format": _TRAIN_FORMAT,
+                "policy": ema_policy.checkpoint_payload(),
+                "model": self.policy.state_dict(),
+                "ema": self.ema.state_dict(),
+                "optimizer": self.opt.state_dict(),
+                "scheduler": self.sched.state_dict(),
+                "generator": self.gen.get_state(),
+                "history": json.dumps(self.history),
+                "step": self.step,
+                "elapsed": self.elapsed,
+                "running_loss": float("nan") if self.running is None else self.running,
+                "train_config": json.dumps(dataclasses.asdict(self.cfg)),
+            },
+            self.ckpt_path,
+        )
+        _write_csv(self.history, self.run_dir / "loss.csv")
+
+
+def _saved_train_config(state: dict[str, Any], path: Path) -> dict[str, Any]:
+    if state.get("format") != _TRAIN_FORMAT:
+        raise ValueError(f"{path} is not a training checkpoint")
+    return json.loads(state["train_config"])
+
+
+def _check_resume(
+    saved_policy: dict[str, Any],
+    saved_train: dict[str, Any],
+    policy_cfg: PolicyConfig,
+    train_cfg: TrainConfig,
+    run_dir: Path,
+) -> TrainConfig:
+    """The config to resume with, or a ``ResumeConflict`` naming every setting that changed.
+
+    A budget run resumes with the step count fitted when it started (same ``minutes``).
+    """
+    if saved_policy != dataclasses.asdict(policy_cfg):
+        changed = sorted(
+            k for k in saved_policy if saved_policy[k] != dataclasses.asdict(policy_cfg).get(k)
+        )
+        raise ResumeConflict(
+            f"{run_dir} holds a run with another policy config (differs in {', '.join(changed)}: "
+            f"{ {k: saved_policy[k] for k in changed} }); use another run directory, or --fresh "
+            "(resume=False) to start over"
+        )
+    if train_cfg.minutes is not None and saved_train.get("minutes") == train_cfg.minutes:
+        train_cfg = dataclasses.replace(train_cfg, steps=saved_train["steps"])
+    wanted = dataclasses.asdict(train_cfg.resolved())
+    changed = sorted(
+        k
+        for k in wanted
+        if k not in _RESUMABLE_CHANGES and saved_train.get(k, wanted[k]) != wanted[k]
+    )
+    if changed:
+        detail = ", ".join(f"{k}: {saved_train.get(k)} -> {wanted[k]}" for k in changed)
+        raise ResumeConflict(
+            f"{run_dir} holds a run at different settings ({detail}); resuming would not give "
+            "the run it started. Use --fresh (resume=False) to start over, or another run "
+            "directory"
+        )
+    return TrainConfig(**{**saved_train, **{k: wanted[k] for k in _RESUMABLE_CHANGES}})
 
 
 def train(
@@ -149,179 +404,175 @@ def train(
     progress: bool = True,
     metadata: dict[str, Any] | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    on_record: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train (or resume training of) a diffusion policy in ``run_dir``; returns the EMA policy.
 
-    ``on_step(step, loss)`` is called after every optimisation step (used by notebooks and by the
-    kill-and-resume test). Ctrl-C saves a checkpoint before re-raising.
+    ``on_step(step, loss)`` is called after every optimisation step and ``on_record(row)`` after
+    every validation row (live curves in notebooks, the kill-and-resume tests). Ctrl-C and SIGTERM
+    finish the step in flight, save a checkpoint, then raise ``KeyboardInterrupt``.
     """
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    device = config.device(train_cfg.device)
+    t_call = time.perf_counter()
+    run_dir = _prepare_run_dir(Path(run_dir))
     if train_cfg.num_threads:
         torch.set_num_threads(train_cfg.num_threads)
-    demos = demos if demos is not None else load_pusht()
-
-    train_ids, val_ids = split_episodes(
-        demos.n_episodes, train_cfg.val_fraction, seed=train_cfg.seed
-    )
-    kw = dict(
-        obs_type=policy_cfg.obs_type,
-        n_obs=policy_cfg.n_obs,
-        horizon=policy_cfg.horizon,
-        action_kind=policy_cfg.action_kind,
-    )
-    train_windows = make_windows(demos, train_ids, **kw)
-    val_windows = make_windows(demos, val_ids, **kw) if len(val_ids) else None
-    obs_norm, act_norm = _fit_normalizers(train_windows)
-    images = (
-        torch.from_numpy(render_dataset_images(demos, size=96)) if policy_cfg.is_image else None
-    )
-
-    torch.manual_seed(train_cfg.seed)
-    policy = DiffusionPolicy(policy_cfg, obs_norm, act_norm, metadata=metadata).to(device)
-    ema = AveragedModel(
-        policy,
-        avg_fn=lambda avg, cur, n: (
-            avg + (cur - avg) * (1.0 - ema_decay_at(int(n), train_cfg.ema_decay))
-        ),
-        use_buffers=True,
-    )
-    opt = torch.optim.AdamW(
-        policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
-    )
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: lr_factor(s, train_cfg.warmup, train_cfg.steps)
-    )
-    gen = torch.Generator().manual_seed(train_cfg.seed)
-    history: list[dict[str, float]] = []
-    step, elapsed = 0, 0.0
-
-    ckpt_path = run_dir / "checkpoint.pt"
-    if resume and ckpt_path.exists():
-        state = read_checkpoint(ckpt_path)
-        if state.get("format") != _TRAIN_FORMAT:
-            raise ValueError(f"{ckpt_path} is not a training checkpoint")
-        saved_cfg = json.loads(state["policy"]["config"])
-        if saved_cfg != dataclasses.asdict(policy.cfg):
-            raise ValueError(
-                f"{run_dir} holds a run with another policy config ({saved_cfg}); "
-                "use another run directory or resume=False"
+    with RunLock(run_dir):
+        _clean_leftovers(run_dir, fresh=not resume)
+        run = _Run(policy_cfg, train_cfg, run_dir, demos, metadata)
+        budget: dict[str, float] = {}
+        if resume and run.ckpt_path.exists():
+            state = read_checkpoint(run.ckpt_path)
+            saved = _saved_train_config(state, run.ckpt_path)
+            cfg = _check_resume(
+                json.loads(state["policy"]["config"]), saved, policy_cfg, train_cfg, run_dir
             )
-        policy.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        gen.set_state(state["generator"])
-        history = json.loads(state["history"])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
+            run.fix_schedule(cfg)
+            run.load(state)
+            budget = run.policy.metadata.get("budget", {})
+        else:
+            cfg = train_cfg
+            if train_cfg.minutes is not None:
+                cfg, budget = _fit_to_budget(run, train_cfg, t_call)
+                run.policy.metadata["budget"] = budget
+            run.fix_schedule(cfg.resolved())
+        return _loop(run, progress, on_step, on_record, budget)
 
-    train_batches = _Batches(train_windows, obs_norm, act_norm, images, device)
-    val_batches = (
-        _Batches(val_windows, obs_norm, act_norm, images, device)
-        if val_windows is not None
-        else None
-    )
 
-    def save_checkpoint() -> None:
-        ema_policy: DiffusionPolicy = ema.module
-        ema_policy.metadata = policy.metadata
-        atomic_torch_save(
-            {
-                "format": _TRAIN_FORMAT,
-                "policy": ema_policy.checkpoint_payload(),
-                "model": policy.state_dict(),
-                "ema": ema.state_dict(),
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "generator": gen.get_state(),
-                "history": json.dumps(history),
-                "step": step,
-                "elapsed": elapsed,
-                "train_config": json.dumps(dataclasses.asdict(train_cfg)),
-            },
-            ckpt_path,
+def _fit_to_budget(
+    run: _Run, train_cfg: TrainConfig, t_call: float
+) -> tuple[TrainConfig, dict[str, float]]:
+    """Measure the throughput, then fix ``steps`` so that the whole call takes ``minutes``.
+
+    steps = rate x (budget - set-up - measurement) x 0.97 / batch, the 3 % covering validation
+    rows and checkpoints.
+    """
+    budget_s = 60.0 * train_cfg.minutes
+    probe_s = min(8.0, 0.05 * budget_s)
+    rate = run.measure_throughput(probe_s)
+    left = budget_s - (time.perf_counter() - t_call)
+    steps = int(0.97 * rate * left / train_cfg.batch_size)
+    if steps < 1:
+        raise ValueError(
+            f"a {train_cfg.minutes:g}-minute budget leaves no time for a step at the measured "
+            f"{rate:.0f} samples/s; give more minutes"
         )
-        _write_csv(history, run_dir / "loss.csv")
+    fitted = dataclasses.replace(train_cfg, steps=steps)
+    return fitted, {
+        "minutes": train_cfg.minutes,
+        "measured_samples_per_s": round(rate, 1),
+        "fitted_steps": steps,
+    }
 
-    previous_sigterm = _sigterm_as_interrupt()
+
+def _loop(
+    run: _Run,
+    progress: bool,
+    on_step: Callable[[int, float], None] | None,
+    on_record: Callable[[dict[str, float]], None] | None,
+    budget: dict[str, float],
+) -> TrainResult:
+    cfg = run.cfg
     bar = tqdm(
-        total=train_cfg.steps,
-        initial=step,
+        total=cfg.steps,
+        initial=run.step,
         disable=not progress,
-        desc=f"train {policy_cfg.sde}",
+        desc=f"train {run.policy.cfg.sde}"
+        + (f" ({budget['minutes']:g} min budget)" if budget else ""),
         file=sys.stdout,
         dynamic_ncols=True,
     )
-    running, last_good = None, step
-    t_start = time.perf_counter() - elapsed
+    last_good = run.step
+    t_start = time.perf_counter() - run.elapsed
     t_window, n_window = time.perf_counter(), 0
     try:
-        while step < train_cfg.steps:
-            policy.train()
-            idx = torch.randint(len(train_batches), (train_cfg.batch_size,), generator=gen)
-            obs, actions = train_batches.get(idx, gen, train=True)
-            loss = policy.loss(obs, actions, generator=_device_generator(gen, device))
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step + 1}; the last good checkpoint "
-                    f"(step {last_good}) is kept in {ckpt_path}. Lower --lr or check the data."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            ema.update_parameters(policy)
-            step += 1
-            n_window += train_cfg.batch_size
-            value = loss.item()
-            running = value if running is None else 0.98 * running + 0.02 * value
-            if on_step is not None:
-                on_step(step, value)
-            if step % train_cfg.val_every == 0 or step == train_cfg.steps:
+        with _StopRequest() as stop:
+            while run.step < cfg.steps:
+                loss = run.optimisation_step(run.policy, run.opt, run.gen)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TrainingDiverged(
+                        f"loss became {value} at step {run.step + 1}; the last good checkpoint "
+                        f"(step {last_good}) is kept in {run.ckpt_path}. Lower --lr or check "
+                        "the data."
+                    )
+                run.sched.step()
+                run.ema.update_parameters(run.policy)
+                run.step += 1
+                n_window += cfg.batch_size
+                run.running = value if run.running is None else 0.98 * run.running + 0.02 * value
                 now = time.perf_counter()
-                rate = n_window / max(now - t_window, 1e-9)
-                t_window, n_window = now, 0
-                elapsed = now - t_start
-                record = {
-                    "step": step,
-                    "train_loss": running,
-                    "val_loss": _validation_loss(ema.module, val_batches, train_cfg),
-                    "lr": sched.get_last_lr()[0],
-                    "samples_per_s": rate,
-                    "elapsed_s": elapsed,
-                }
-                history.append(record)
-                bar.set_postfix(
-                    loss=f"{running:.4g}", val=f"{record['val_loss']:.4g}", sps=f"{rate:.0f}"
-                )
-            if step % train_cfg.ckpt_every == 0 or step == train_cfg.steps:
-                elapsed = time.perf_counter() - t_start
-                save_checkpoint()
-                last_good = step
-            bar.update(1)
+                run.elapsed = now - t_start
+                if run.step % cfg.val_every == 0 or run.step == cfg.steps:
+                    record = {
+                        "step": run.step,
+                        "train_loss": run.running,
+                        "val_loss": _validation_loss(run.ema.module, run.val_batches, cfg),
+                        "lr": run.sched.get_last_lr()[0],
+                        "samples_per_s": n_window / max(now - t_window, 1e-9),
+                        "elapsed_s": run.elapsed,
+                    }
+                    t_window, n_window = time.perf_counter(), 0
+                    run.history.append(record)
+                    bar.set_postfix(
+                        loss=f"{run.running:.4g}",
+                        val=f"{record['val_loss']:.4g}",
+                        sps=f"{record['samples_per_s']:.0f}",
+                    )
+                    if on_record is not None:
+                        on_record(record)
+                if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps or stop.signum:
+                    run.save()
+                    last_good = run.step
+                bar.update(1)
+                if on_step is not None:
+                    on_step(run.step, value)
+                if stop.signum is not None:
+                    raise KeyboardInterrupt(f"signal {stop.signum}")
     except KeyboardInterrupt:
-        if step > last_good:
-            elapsed = time.perf_counter() - t_start
-            save_checkpoint()
+        if run.step > last_good:
+            run.elapsed = time.perf_counter() - t_start
+            run.save()
         bar.close()
-        print(f"\ninterrupted at step {step}; checkpoint saved to {ckpt_path}", file=sys.stderr)
+        print(
+            f"\ninterrupted at step {run.step}; checkpoint saved to {run.ckpt_path}",
+            file=sys.stderr,
+        )
         raise
-    finally:
-        _restore_sigterm(previous_sigterm)
     bar.close()
-    elapsed = time.perf_counter() - t_start
-    final: DiffusionPolicy = ema.module.eval()
+    run.elapsed = time.perf_counter() - t_start
+    final: DiffusionPolicy = run.ema.module.eval()
     final.metadata = {
-        **(metadata or {}),
-        "train_config": dataclasses.asdict(train_cfg),
-        "train_seconds": round(elapsed, 1),
-        "steps": step,
+        **run.policy.metadata,
+        "train_config": dataclasses.asdict(cfg),
+        "train_seconds": round(run.elapsed, 1),
+        "steps": run.step,
     }
-    final.save(run_dir / "policy.pt")
-    _write_csv(history, run_dir / "loss.csv")
-    return TrainResult(final, history, run_dir, elapsed)
+    final.save(run.run_dir / "policy.pt")
+    _write_csv(run.history, run.run_dir / "loss.csv")
+    return TrainResult(final, run.history, run.run_dir, run.elapsed)
+
+
+def _prepare_run_dir(run_dir: Path) -> Path:
+    """Create ``run_dir`` or fail now, before any work, with a message that says why."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NotADirectoryError(f"run directory {run_dir} exists and is not a directory")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot create run directory {run_dir}: {err.strerror or err}") from None
+    if not os.access(run_dir, os.W_OK):
+        raise PermissionError(f"run directory {run_dir} is not writable")
+    return run_dir
+
+
+def _clean_leftovers(run_dir: Path, fresh: bool) -> None:
+    """Remove temporary files of interrupted writes; on a fresh start also the old results, so that
+    nothing of an earlier run can pass for the new one's."""
+    for tmp in run_dir.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    if fresh:
+        for name in ("policy.pt", "checkpoint.pt", "loss.csv"):
+            (run_dir / name).unlink(missing_ok=True)
 
 
 def export_policy(run_dir: str | Path) -> Path:
@@ -332,10 +583,8 @@ def export_policy(run_dir: str | Path) -> Path:
     """
     run_dir = Path(run_dir)
     state = read_checkpoint(run_dir / "checkpoint.pt")
-    if state.get("format") != _TRAIN_FORMAT:
-        raise ValueError(f"{run_dir / 'checkpoint.pt'} is not a training checkpoint")
+    planned = _saved_train_config(state, run_dir / "checkpoint.pt")
     payload = dict(state["policy"])
-    planned = json.loads(state["train_config"])
     metadata = json.loads(payload["metadata"])
     metadata.update(
         train_config=planned,
@@ -345,22 +594,6 @@ def export_policy(run_dir: str | Path) -> Path:
     )
     payload["metadata"] = json.dumps(metadata)
     return atomic_torch_save(payload, run_dir / "policy.pt")
-
-
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _sigterm_as_interrupt():
-    """Treat SIGTERM (kill, a scheduler's time limit) like Ctrl-C so a checkpoint is written."""
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _raise_interrupt)
-
-
-def _restore_sigterm(previous) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _device_generator(cpu_gen: torch.Generator, device: torch.device) -> torch.Generator:

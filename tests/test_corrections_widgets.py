@@ -13,9 +13,9 @@ import pytest
 import torch
 from builders import make_policy
 
+from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import corrections as fc
 from course_lib.pusht.observations import keypoint_obs
-from course_lib.reproduce import CORRECTION_OF, PAPER_TABLE1
 from course_lib.widgets import corrections as wc
 
 matplotlib.use("Agg")

@@ -496,3 +496,18 @@ def test_cld_hsm_memoised_coefficients_match_the_direct_computation():
     (e11, e12, e21, e22), _ = hsm.sscs_linear(h)
     E = torch.linalg.matrix_exp(torch.tensor(hsm.F_reverse, dtype=F64) * h)
     assert torch.allclose(torch.tensor([[e11, e12], [e21, e22]], dtype=F64), E, rtol=1e-10)
+
+
+def test_vp_lognormal_time_law_gives_edm_noise_levels_and_uniform_stays_the_paper_law():
+    sde = sdes.get("vp", time_law="lognormal")
+    gen = torch.Generator().manual_seed(0)
+    t = sde.sample_time(200_000, generator=gen, dtype=torch.float64)
+    assert float(t.min()) >= sde.t_eps and float(t.max()) <= sde.T
+    log_sigma = torch.log(sde.noise_level(t))
+    # truncation at sigma(t_eps) = 0.0016 and sigma(T) = 118 removes < 0.1 % of N(-1.2, 1.2^2)
+    assert float(log_sigma.mean()) == pytest.approx(-1.2, abs=0.02)
+    assert float(log_sigma.std()) == pytest.approx(1.2, abs=0.02)
+    paper = sdes.get("vp").sample_time(200_000, generator=gen, dtype=torch.float64)
+    assert float(paper.mean()) == pytest.approx((sdes.get("vp").T + 1e-3) / 2, abs=0.01)
+    with pytest.raises(ValueError, match="time_law"):
+        sdes.get("vp", time_law="sqrt")

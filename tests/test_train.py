@@ -144,3 +144,184 @@ def test_image_policy_trains_end_to_end_on_cpu(tmp_path, demos):
     assert result.policy.obs_type == "pixels_agent_pos"
     rollout = evaluate(result.policy, seeds=[100000], steps=2, max_steps=8, progress=False)
     assert rollout["n_episodes"] == 1 and 0.0 <= rollout["mean_score"] <= 1.0
+
+
+# ---------------------------------------------------------------------- budgets, exact logs, locks
+
+_TIMING = ("samples_per_s", "elapsed_s")
+
+
+def _log_rows(path) -> list[dict[str, str]]:
+    with open(path) as fh:
+        return [{k: v for k, v in row.items() if k not in _TIMING} for row in csv.DictReader(fh)]
+
+
+def _weights(path) -> dict[str, torch.Tensor]:
+    return torch.load(path, weights_only=True)["model"]
+
+
+def test_a_budget_fixes_the_steps_and_those_steps_reproduce_the_run(tmp_path, demos):
+    import time
+
+    policy_cfg, train_cfg = _cfgs(steps=1, minutes=0.1, warmup=None, val_every=None)
+    start = time.perf_counter()
+    budgeted = train(policy_cfg, train_cfg, tmp_path / "budget", demos=demos, progress=False)
+    seconds = time.perf_counter() - start
+    budget = budgeted.policy.metadata["budget"]
+    steps = budgeted.policy.metadata["steps"]
+    assert budget["fitted_steps"] == steps > 10
+    assert budget["measured_samples_per_s"] > 0
+    assert seconds < 2 * 6.0, f"a 6 s budget took {seconds:.1f} s"
+    recorded = budgeted.policy.metadata["train_config"]
+    assert recorded["steps"] == steps and recorded["minutes"] == 0.1
+    _, again_cfg = _cfgs(steps=steps, warmup=None, val_every=None)
+    train(policy_cfg, again_cfg, tmp_path / "steps", demos=demos, progress=False)
+    a, b = _weights(tmp_path / "budget" / "policy.pt"), _weights(tmp_path / "steps" / "policy.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert _log_rows(tmp_path / "budget" / "loss.csv") == _log_rows(tmp_path / "steps" / "loss.csv")
+
+
+def test_a_budget_run_resumes_with_its_fitted_steps(tmp_path, demos):
+    policy_cfg, train_cfg = _cfgs(steps=1, minutes=0.05, warmup=None, val_every=None)
+    first = train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+    again = train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+    assert again.policy.metadata["steps"] == first.policy.metadata["steps"]
+    assert again.policy.metadata["budget"] == first.policy.metadata["budget"]
+
+
+def test_a_budget_too_small_for_one_step_is_refused(tmp_path, demos):
+    policy_cfg, train_cfg = _cfgs(minutes=1e-4)
+    with pytest.raises(ValueError, match="no time for a step"):
+        train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+
+
+def test_sigterm_then_resume_gives_the_uninterrupted_loss_log_row_for_row(tmp_path, demos):
+    policy_cfg, train_cfg = _cfgs(steps=12, val_every=2, ckpt_every=5)
+    train(policy_cfg, train_cfg, tmp_path / "a", demos=demos, progress=False)
+
+    def term(step: int, value: float) -> None:
+        if step == 8:  # a validation step between two checkpoints
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(policy_cfg, train_cfg, tmp_path / "b", demos=demos, progress=False, on_step=term)
+    train(policy_cfg, train_cfg, tmp_path / "b", demos=demos, progress=False)
+    straight = _log_rows(tmp_path / "a" / "loss.csv")
+    assert [int(r["step"]) for r in straight] == [2, 4, 6, 8, 10, 12]
+    assert _log_rows(tmp_path / "b" / "loss.csv") == straight
+
+
+_KILL_SCRIPT = """
+import os, signal, sys
+from course_lib.data import load_pusht
+from course_lib.policy import PolicyConfig
+from course_lib.train import TrainConfig, train
+cfg = TrainConfig(steps=12, batch_size=32, lr=1e-3, warmup=2, val_every=2, ckpt_every=5,
+                  val_fraction=0.2, val_windows=64, device="cpu")
+kill_at = int(sys.argv[2])
+def hook(step, value):
+    if step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+train(PolicyConfig(sde="vp", decoder="tiny"), cfg, sys.argv[1],
+      demos=load_pusht().subset(range(12)), progress=False, on_step=hook)
+"""
+
+
+def test_sigkill_then_resume_gives_the_uninterrupted_loss_log_row_for_row(tmp_path):
+    import subprocess
+    import sys
+
+    def run(run_dir, kill_at: int) -> int:
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-c", _KILL_SCRIPT, str(run_dir), str(kill_at)]
+        return subprocess.run(cmd, env=env, capture_output=True, timeout=300).returncode
+
+    assert run(tmp_path / "a", 0) == 0
+    assert run(tmp_path / "b", 7) == -signal.SIGKILL  # dies after the checkpoint of step 5
+    assert run(tmp_path / "b", 0) == 0
+    assert _log_rows(tmp_path / "b" / "loss.csv") == _log_rows(tmp_path / "a" / "loss.csv")
+    a, b = _weights(tmp_path / "a" / "policy.pt"), _weights(tmp_path / "b" / "policy.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_resuming_with_other_steps_is_refused_and_names_fresh(tmp_path, demos):
+    from course_lib.train import ResumeConflict
+
+    policy_cfg, train_cfg = _cfgs(steps=10)
+    train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+    _, shorter = _cfgs(steps=4)
+    with pytest.raises(ResumeConflict, match=r"steps: 10 -> 4.*--fresh"):
+        train(policy_cfg, shorter, tmp_path, demos=demos, progress=False)
+    assert DiffusionPolicy.load(tmp_path / "policy.pt", device="cpu").metadata["steps"] == 10
+
+
+def test_a_second_training_in_a_locked_run_directory_is_refused_with_the_holders_pid(
+    tmp_path, demos
+):
+    import subprocess
+    import sys
+
+    from course_lib.run_lock import RunLocked
+
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from course_lib.run_lock import RunLock\n"
+            "with RunLock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(60)",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        policy_cfg, train_cfg = _cfgs(steps=2)
+        with pytest.raises(RunLocked, match=f"PID {holder.pid}"):
+            train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    policy_cfg, train_cfg = _cfgs(steps=2)  # the kernel released the lock with its holder
+    train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+
+
+def test_a_fresh_start_removes_the_old_results_and_leftover_temporaries(tmp_path, demos):
+    policy_cfg, train_cfg = _cfgs(steps=4)
+    train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+    leftover = tmp_path / ".checkpoint.pt.1234.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+
+    def stop(step: int, value: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(policy_cfg, train_cfg, tmp_path, demos=demos, resume=False, progress=False,
+              on_step=stop)  # fmt: skip
+    assert not (tmp_path / "policy.pt").exists(), "an old policy.pt would pass for this run's"
+    assert not leftover.exists()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["step"] == 1
+
+
+def test_a_run_directory_that_is_a_file_is_refused_before_any_work(tmp_path, demos):
+    target = tmp_path / "run"
+    target.write_text("not a directory")
+    policy_cfg, train_cfg = _cfgs(steps=2)
+    with pytest.raises(NotADirectoryError, match="not a directory"):
+        train(policy_cfg, train_cfg, target, demos=demos, progress=False)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path, demos):
+    policy_cfg, train_cfg = _cfgs(steps=3, amp=True)
+    result = train(policy_cfg, train_cfg, tmp_path, demos=demos, progress=False)
+    assert all(torch.isfinite(torch.tensor(r["train_loss"])) for r in result.history)
+    assert next(result.policy.parameters()).dtype == torch.float32
+
+
+def test_zero_or_fractional_settings_are_refused():
+    for bad in (dict(steps=0), dict(batch_size=0), dict(warmup=0), dict(minutes=0.0),
+                dict(minutes=-1.0), dict(steps=True), dict(val_every=2.5)):  # fmt: skip
+        with pytest.raises(ValueError):
+            TrainConfig(**bad)

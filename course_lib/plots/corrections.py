@@ -620,7 +620,7 @@ class CellComparison:
 
 def compare_cells(payload: Mapping[str, Any]) -> list[CellComparison]:
     """Every cell of the paper's Table 1 and of its corrected processes, side by side."""
-    from course_lib.reproduce import CORRECTION_OF, PAPER_TABLE1  # heavy (training stack): lazy
+    from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 
     results = payload["results"]
     rows = []

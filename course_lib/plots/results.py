@@ -83,3 +83,48 @@ def loss_curves_figure(histories: dict[str, dict[str, list[float]]]) -> plt.Figu
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     return fig
+
+
+def time_to_score_figure(
+    results: list[dict[str, Any]],
+    calibration: dict[str, dict[float, tuple[float, float | None]]] | None = None,
+) -> plt.Figure:
+    """Mean score against training minutes per (SDE, decoder), with the bootstrap 95 % interval as
+    error bars; the calibration's U-Net curves in grey (``results`` rows of time_to_score)."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["sde"], r["decoder"]), []).append(r)
+    markers = ("o", "s", "^", "D")
+    decoders = sorted({d for _, d in groups})
+    for (sde, decoder), rows in groups.items():
+        rows = sorted(rows, key=lambda r: r["minutes"])
+        x = np.array([r["minutes"] for r in rows])
+        y = np.array([r["mean_score"] for r in rows])
+        ci = np.array([r["score_ci"] for r in rows]).T
+        ax.errorbar(
+            x,
+            y,
+            yerr=[y - ci[0], ci[1] - y],
+            color=SDE_COLORS.get(sde, None),
+            marker=markers[decoders.index(decoder) % len(markers)],
+            capsize=3,
+            label=f"{sde} / {decoder}",
+        )
+    for i, (name, figures) in enumerate((calibration or {}).items()):
+        minutes = sorted(figures)
+        ax.plot(
+            minutes,
+            [figures[m][0] for m in minutes],
+            color="grey",
+            ls=(":", "--")[i % 2],
+            label=f"calibration: {name}",
+        )
+    ax.axhline(0.95, color="black", lw=0.6, ls=":")
+    ax.set_xlabel("training budget (minutes, 2 CPU threads)")
+    ax.set_ylabel("mean score, 50 test seeds")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -10,6 +10,12 @@ Cosine schedule (Nichol & Dhariwal, s = 0.008), in closed form:
 Everything is computed in float64: in float32 u(1) rounds above pi/2 and beta(1) comes out negative.
 The process ends at T = 0.9946 < 1 (abar(T) = 7.1e-5, beta(T) = 370) and sampling stops at t_eps.
 The network predicts the noise eps (Eq. 4/17) from (x_t, t).
+
+Training times: the paper draws t ~ U[t_eps, T] (``time_law="uniform"``, the default).
+``time_law="lognormal"`` is a corrected option: the noise level sigma(t) = sqrt(1/abar - 1) of the
+equivalent "data plus noise" reading follows EDM's law ln sigma ~ N(p_mean, p_std^2) (Karras et al.
+2022, Sec. 5), truncated to [sigma(t_eps), sigma(T)], and t = sigma^-1(ln sigma). The objective stays
+the paper's noise-prediction MSE.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import math
 import torch
 from torch import Tensor
 
-from course_lib.sdes.base import NetFn, TimeLike, mean_over_data, randn
+from course_lib.sdes.base import NetFn, TimeLike, mean_over_data, randn, truncated_log_normal
 from course_lib.sdes.kernel import IsotropicKernelSDE
 
 
@@ -27,16 +33,32 @@ class VPSDE(IsotropicKernelSDE):
     """VP SDE with the cosine schedule; the network output is the noise eps."""
 
     name = "vp"
+    #: Laws of the training times: the paper's uniform t, or EDM's log-normal noise level.
+    TIME_LAWS = ("uniform", "lognormal")
 
-    def __init__(self, *, T: float = 0.9946, t_eps: float = 1e-3, s: float = 0.008):
+    def __init__(
+        self,
+        *,
+        T: float = 0.9946,
+        t_eps: float = 1e-3,
+        s: float = 0.008,
+        time_law: str = "uniform",
+        p_mean: float = -1.2,
+        p_std: float = 1.2,
+    ):
         if not T < 1.0:
             raise ValueError(
                 f"the cosine schedule needs T < 1 (abar(1) = 0, beta(1) = inf); got {T}"
             )
         if s <= 0:
             raise ValueError(f"the cosine offset s must be positive, got {s}")
+        if time_law not in self.TIME_LAWS:
+            raise ValueError(f"unknown time_law {time_law!r}; choose one of {self.TIME_LAWS}")
+        if p_std <= 0:
+            raise ValueError(f"p_std must be positive, got {p_std}")
         super().__init__(T=T, t_eps=t_eps)
         self.s = float(s)
+        self.time_law, self.p_mean, self.p_std = time_law, float(p_mean), float(p_std)
 
     # ------------------------------------------------------------------ schedule (float64)
     def _u(self, t: TimeLike) -> Tensor:
@@ -78,6 +100,18 @@ class VPSDE(IsotropicKernelSDE):
         u0 = self.s / (1.0 + self.s) * (math.pi / 2)
         u = torch.arccos(math.cos(u0) / torch.sqrt(1.0 + sigma**2))
         return u * (1.0 + self.s) * 2.0 / math.pi - self.s
+
+    def sample_time(self, batch, generator=None, device=None, dtype=torch.float32) -> Tensor:
+        """Training times by ``time_law``: uniform on [t_eps, T], or ln sigma(t) ~ N(p_mean, p_std^2)
+        truncated to [sigma(t_eps), sigma(T)] and mapped back to t."""
+        if self.time_law == "uniform":
+            return super().sample_time(batch, generator=generator, device=device, dtype=dtype)
+        lo, hi = (math.log(float(self.noise_level(t))) for t in (self.t_eps, self.T))
+        log_sigma = truncated_log_normal(
+            batch, self.p_mean, self.p_std, lo, hi, generator=generator, device=device
+        )
+        t = self.time_of_noise_level(torch.exp(log_sigma))
+        return t.clamp(self.t_eps, self.T).to(dtype)
 
     # ------------------------------------------------------------------ the process
     def drift(self, x: Tensor, t: TimeLike) -> Tensor:
