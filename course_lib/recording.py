@@ -89,7 +89,11 @@ def write_pusht_store(demos: PushTDemos, path: str | os.PathLike) -> Path:
         "meta/episode_ends": np.asarray(demos.episode_ends, dtype=np.int64),
     }
     for name, values in arrays.items():
-        group.create_array(name, shape=values.shape, dtype=values.dtype)[...] = values
+        # Every chunk is written, even all-zero ones (no contacts), as in the demonstrations.
+        array = group.create_array(
+            name, shape=values.shape, dtype=values.dtype, config={"write_empty_chunks": True}
+        )
+        array[...] = values
     old = path.with_name(f".{path.name}.old")
     if path.exists():
         path.rename(old)
