@@ -10,6 +10,9 @@ A user action redraws once: controls that depend on others are updated under ``a
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ from typing import Any
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
+from matplotlib.figure import Figure
 
 
 class CallbackError(RuntimeError):
@@ -56,6 +60,7 @@ class SliderApp(widgets.VBox):
         self.last_result: Any = None
         self.n_redraws = 0
         self._held = False
+        self._title = title
         header = [widgets.HTML(f"<b>{title}</b>")] if title else []
         row = widgets.HBox([*controls.values(), self.busy], layout=widgets.Layout(**WRAPPING_ROW))
         super().__init__([*header, row, self.output])
@@ -66,6 +71,16 @@ class SliderApp(widgets.VBox):
                 lambda change: self._on_change(names[id(change["owner"])], change), names="value"
             )
         self.redraw()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict:
+        """The live widget, plus an HTML fallback for pages without a kernel (the book, static
+        HTML): the current figure as an embedded PNG and a note that the controls are live only
+        in Jupyter. JupyterLab prefers the widget; ``myst-nb`` drops it and shows the fallback."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle = bundle[0] if isinstance(bundle, tuple) else bundle
+        if isinstance(self.last_result, Figure):
+            bundle["text/html"] = static_figure_html(self.last_result, self._title)
+        return bundle
 
     def values(self) -> dict[str, Any]:
         return {name: c.value for name, c in self.controls.items()}
@@ -123,6 +138,19 @@ class SliderApp(widgets.VBox):
         finally:
             self.n_redraws += 1
             self.busy.value = ""
+
+
+def static_figure_html(fig: Figure, title: str = "") -> str:
+    """A figure as self-contained HTML (an embedded PNG) for a widget shown without a kernel."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    caption = f"{html.escape(title)}: " if title else ""
+    return (
+        f'<figure class="course-widget-static"><img alt="{html.escape(title or "figure")}" '
+        f'src="data:image/png;base64,{data}"/><figcaption><em>{caption}an interactive widget; '
+        "run the notebook in JupyterLab to move its controls.</em></figcaption></figure>"
+    )
 
 
 def slider_app(

@@ -1,0 +1,70 @@
+"""Sphinx + myst-nb configuration of the course book (``make book``).
+
+The notebooks are executed once per mode and cached (jupyter-cache, keyed by their code), so a
+rebuild after a text edit does not retrain; fast-mode (CI) and full-mode outputs have separate
+caches. Everything the pages need is local: MathJax comes from the ``jupyter-server-mathjax``
+package, so the book reads offline. Widgets are shown as their current figure (the HTML fallback
+the course's widgets carry), beside the notebooks' static figures.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import jupyter_server_mathjax
+
+from course_lib import config
+
+BOOK = Path(__file__).resolve().parent
+BUILD = Path(os.environ.get("COURSE_BOOK_BUILD", BOOK.parent / "build" / "book"))
+MODE = "fast" if config.FAST else "full"
+
+project = "Continuous-time diffusion policies: a course companion"
+author = "course_lib contributors"
+extensions = ["myst_nb"]
+root_doc = "index"
+exclude_patterns = [
+    "conf.py",
+    "notebooks/*.ipynb",
+    "notebooks/.ipynb_checkpoints",
+    "_build",
+    "**/.*",
+]
+suppress_warnings = ["mystnb.unknown_mime_type"]
+
+# The notebooks are jupytext percent files.
+nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:percent"}]}
+nb_execution_mode = os.environ.get("COURSE_BOOK_EXECUTE", "cache")
+nb_execution_cache_path = str(BUILD / f"cache-{MODE}")
+nb_execution_timeout = 600 if config.FAST else 7200
+nb_execution_raise_on_error = True
+nb_execution_in_temp = False
+# A live widget needs a kernel: the book shows each widget's HTML fallback (its current figure).
+nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+
+html_theme = "sphinx_book_theme"
+html_title = "Continuous-time diffusion policies"
+html_static_path = ["_static"]
+html_theme_options = {"show_toc_level": 2, "use_download_button": False}
+html_last_updated_fmt = None
+MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
+html_extra_path = [str(BUILD / "extra")]
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
+mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]}}
+
+
+def _copy_mathjax(app) -> None:
+    """Put the local MathJax under ``<html>/mathjax`` (html_extra_path copies it)."""
+    import shutil
+
+    target = BUILD / "extra" / "mathjax"
+    if not target.exists():
+        shutil.copytree(MATHJAX_DIR, target)
+
+
+def setup(app):
+    (BUILD / "extra").mkdir(parents=True, exist_ok=True)
+    app.connect("builder-inited", _copy_mathjax)
