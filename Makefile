@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/ruff check course_lib tests notebooks benchmarks
 	$(BIN)/ruff format --check course_lib tests notebooks benchmarks
 
-pytest: setup
+pytest: setup browser-deps
 	COURSE_FAST=1 $(BIN)/pytest -q tests
 
 notebooks: setup
@@ -44,6 +44,20 @@ nbval: notebooks
 
 lab: notebooks
 	$(BIN)/jupyter lab notebooks/
+
+.PHONY: book browser-deps
+## The executed course as a static site in build/book/html (README as landing page). Notebook
+## outputs are cached per mode in build/book/, so a rebuild re-executes only changed notebooks.
+book: setup
+	env -u MPLBACKEND $(BIN)/sphinx-build -q -b html book build/book/html
+	@echo "the book: build/book/html/index.html"
+
+## Chromium for the browser suite (tests/browser), from the distribution when it is missing.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	    command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	    && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    || echo "no chromium: the browser suite is skipped outside CI (install the chromium package)"
 
 reproduce: setup
 	$(BIN)/python -m course_lib reproduce
