@@ -30,6 +30,7 @@ from IPython.display import display
 from sympy.stats import E, Normal, variance
 
 from course_lib import symbolic
+from course_lib.exercises import check
 from course_lib.plots import calculus as figs
 from course_lib.plots import save_figure
 from course_lib.symbolic import core as sym
@@ -54,6 +55,24 @@ increment = Normal("Delta_W", 0, sp.sqrt(dt))
 mean_sq, var_sq = sp.simplify(E(increment**2)), sp.simplify(variance(increment**2))
 display(sp.Eq(sp.Symbol("E[(ΔW)^2]"), mean_sq), sp.Eq(sp.Symbol("Var[(ΔW)^2]"), var_sq))
 assert mean_sq == dt and sp.simplify(var_sq - 2 * dt**2) == 0
+
+# %% [markdown]
+# ### Exercise `01.quadratic-variation-variance` · how fast the randomness goes
+#
+# Split $[0, t]$ into $K$ steps of size $t/K$. What is the variance of $\sum_{k=1}^K (\Delta W_k)^2$?
+# Answer with a sympy expression in `t` (positive) and `K` (a positive integer), assign it to
+# `qv_variance` and run the check cell below it. A wrong answer gets a hint; `hint(id, 1)` from
+# `course_lib.exercises` prints the next one.
+
+# %% tags=["solution"]
+t_end = sp.Symbol("t", positive=True)
+K = sp.Symbol("K", positive=True, integer=True)
+# ---- solution ----
+squared_increment = Normal("dW_k", 0, sp.sqrt(t_end / K)) ** 2
+qv_variance = sp.simplify(K * variance(squared_increment))
+
+# %%
+verdict = check("01.quadratic-variation-variance", qv_variance)
 
 # %%
 fig = figs.brownian_figure(n_paths=30, steps=1000, seed=0)
@@ -84,6 +103,20 @@ assert d_w2.drift == 1 and d_w2.diffusion[0, 0] == 2 * W
 for result in (symbolic.ito_w_squared(), symbolic.ito_gbm_log()):
     print(f"{result.name}: {result.statement} -> {result.ok}")
     assert result.ok
+
+# %% [markdown]
+# ### Exercise `01.ito-w-cubed` · Itô's lemma on $W^3$
+#
+# Find the $dt$ coefficient of $d(W_t^3)$, a sympy expression in `W` (real): by hand first, then
+# with `symbolic.ito_lemma` if you like.
+
+# %% tags=["solution"]
+W = sp.Symbol("W", real=True)
+# ---- solution ----
+w_cubed_drift = symbolic.ito_lemma(W**3, W, sym.t, 0, 1).drift
+
+# %%
+verdict = check("01.ito-w-cubed", w_cubed_drift)
 
 # %% [markdown]
 # On a single simulated path the identity is exact before the limit: with left-point sums
@@ -118,12 +151,52 @@ display(
 assert ou.ok, ou.statement
 
 # %% [markdown]
+# ### Exercise `01.ou-second-moment` · the second moment
+#
+# For the OU process started at $X_0 = x_0$, give $E[X_t^2]$ as a sympy expression in `theta`,
+# `sigma` (positive), `x_0` (real) and `t` (non-negative).
+
+# %% tags=["solution"]
+theta, sigma = sp.symbols("theta sigma", positive=True)
+x_0 = sp.Symbol("x_0", real=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+q = sp.Function("q")
+second_moment_ode = sp.Eq(q(t).diff(t), -2 * theta * q(t) + sigma**2)
+ou_second_moment = sp.dsolve(second_moment_ode, q(t), ics={q(0): x_0**2}).rhs
+
+# %%
+verdict = check("01.ou-second-moment", ou_second_moment)
+
+# %% [markdown]
 # The slider draws Euler-Maruyama paths against the exact band $E[X_t] \pm 2\sqrt{\operatorname{Var}X_t}$
 # (the sympy result above, lambdified) and compares the paths at the horizon with the exact law.
 # Try a large $\theta$ (fast forgetting) and a small one (slow drift towards 0).
 
 # %%
 apps.ou_widget()
+
+# %% [markdown]
+# ### Exercise `01.ou-em-step` · one Euler-Maruyama step
+#
+# Write `ou_em_step(x, dt, theta, sigma, z)`: the Euler-Maruyama update of
+# $dX = -\theta X\,dt + \sigma\,dW$ over a step `dt`, with `z` standard normal draws of the shape
+# of `x` (numpy arrays). The check compares it with the exact update and measures how your noise
+# term scales with `dt`.
+
+# %% tags=["solution"]
+import numpy as np
+
+# ---- solution ----
+
+
+def ou_em_step(x, dt, theta, sigma, z):
+    """x + (-theta x) dt + sigma sqrt(dt) z."""
+    return x - theta * x * dt + sigma * np.sqrt(dt) * z
+
+
+# %%
+verdict = check("01.ou-em-step", ou_em_step)
 
 # %%
 fig = figs.ou_figure(theta=1.0, sigma=0.5, x0=2.0, n_paths=400, seed=0)

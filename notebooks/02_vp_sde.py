@@ -28,6 +28,7 @@ import torch
 from IPython.display import display
 
 from course_lib import sdes, symbolic
+from course_lib.exercises import check
 from course_lib.plots import calculus as figs
 from course_lib.plots import save_figure
 from course_lib.symbolic import core as sym
@@ -51,6 +52,21 @@ limit = symbolic.vp_ddpm_limit()
 for key, value in limit.exprs.items():
     display(sp.Eq(sp.Symbol(key), value))
 assert limit.ok, limit.statement
+
+# %% [markdown]
+# ### Exercise `02.ddpm-second-order` · the next term
+#
+# $\sqrt{1 - \beta h} = 1 - \tfrac12\beta h + c\,h^2 + O(h^3)$: find $c$, a sympy expression in `beta`
+# (positive). Assign it to `ddpm_c` and run the check below. A wrong answer gets a hint; `hint(id, 1)`
+# from `course_lib.exercises` prints the next one.
+
+# %% tags=["solution"]
+beta, h = sp.symbols("beta h", positive=True)
+# ---- solution ----
+ddpm_c = sp.series(sp.sqrt(1 - beta * h), h, 0, 3).removeO().coeff(h, 2)
+
+# %%
+verdict = check("02.ddpm-second-order", ddpm_c)
 
 # %% [markdown]
 # The same convergence with the cosine schedule, measured on the code's $\beta(t)$: the largest gap
@@ -99,6 +115,23 @@ print(f"max |code variance - sympy variance| = {gap:.2e}")
 assert gap < 1e-10
 
 # %% [markdown]
+# ### Exercise `02.vp-kernel-variance` · the linear schedule
+#
+# DDPM's original schedule is linear, $\beta(t) = \beta_{\min} + (\beta_{\max} - \beta_{\min})\,t$. Give
+# $\operatorname{Var}(\mathbf a_t \mid \mathbf a_0)$ as a sympy expression in `beta_min`, `beta_max`
+# (positive) and `t` (non-negative).
+
+# %% tags=["solution"]
+beta_min, beta_max = sp.symbols("beta_min beta_max", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+linear_beta = beta_min + (beta_max - beta_min) * sym.r
+vp_linear_variance = 1 - sp.exp(-sp.integrate(linear_beta, (sym.r, 0, t)))
+
+# %%
+verdict = check("02.vp-kernel-variance", vp_linear_variance)
+
+# %% [markdown]
 # ## 3. Score, noise and the loss (Appendix B.0.3)
 #
 # The conditional score is $\nabla\log p(\mathbf a_t\mid\mathbf a_0) = -(\mathbf a_t - \sqrt{\bar\alpha_t}\mathbf a_0)/(1 - \bar\alpha_t)$;
@@ -111,6 +144,24 @@ assert gap < 1e-10
 score, reweight = symbolic.vp_conditional_score(), symbolic.vp_eps_loss_reweighting()
 display(score.exprs["score_in_eps"], reweight.exprs["weight"])
 assert score.ok and reweight.ok
+
+# %% [markdown]
+# ### Exercise `02.vp-denoiser` · back from the noise
+#
+# With $\mathbf a_t = \sqrt{\bar\alpha}\,\mathbf a_0 + \sqrt{1 - \bar\alpha}\,\boldsymbol\epsilon$, express $\mathbf a_0$
+# through `a_t`, `epsilon` (real) and `abar` ($0 < \bar\alpha < 1$). With the network's $\epsilon_\theta$ in
+# place of $\boldsymbol\epsilon$ this is the denoised guess a sampler can end with.
+
+# %% tags=["solution"]
+a_t, epsilon = sp.symbols("a_t epsilon", real=True)
+abar = sp.Symbol("abar", positive=True)
+# ---- solution ----
+a_0 = sp.Symbol("a_0", real=True)
+kernel_draw = sp.Eq(a_t, sp.sqrt(abar) * a_0 + sp.sqrt(1 - abar) * epsilon)
+vp_denoised = sp.solve(kernel_draw, a_0)[0]
+
+# %%
+verdict = check("02.vp-denoiser", vp_denoised)
 
 # %% [markdown]
 # ## 4. The cosine schedule
@@ -129,6 +180,19 @@ cosine, endpoint = symbolic.vp_cosine_schedule(), symbolic.vp_cosine_endpoint()
 display(sp.Eq(sp.Symbol("beta"), cosine.exprs["beta"]), endpoint.exprs)
 assert cosine.ok and endpoint.ok
 print(f"beta(T) = {float(vp.beta(vp.T)):.1f}, alpha_bar(T) = {float(vp.alpha_bar(vp.T)):.2e}")
+
+# %% [markdown]
+# ### Exercise `02.cosine-endpoint-constant` · how $\bar\alpha$ vanishes
+#
+# As $t \to 1$, $\bar\alpha(t) \sim c\,(1 - t)^2$. Find $c$, a sympy expression in `s` (positive).
+
+# %% tags=["solution"]
+e = sp.Symbol("e", positive=True)  # e = 1 - t
+# ---- solution ----
+endpoint_c = sp.limit(symbolic.vp.cosine_alpha_bar(1 - e) / e**2, e, 0)
+
+# %%
+verdict = check("02.cosine-endpoint-constant", endpoint_c)
 
 # %% [markdown]
 # Move $s$ and $T$: $s$ sets how slowly noise starts ($\beta(0) = \frac{\pi}{1+s}\tan\frac{\pi s}{2(1+s)}$),
@@ -157,6 +221,27 @@ apps.vp_paths_widget()
 fig = figs.vp_paths_figure(x0=1.5, n_paths=200)
 save_figure(fig, "02_vp_paths.png")
 fig
+
+# %% [markdown]
+# ### Exercise `02.vp-perturb` · draw from the kernel
+#
+# Write `vp_perturb(x0, t, eps)` returning $\sqrt{\bar\alpha(t)}\,\mathbf x_0 + \sqrt{1 - \bar\alpha(t)}\,\boldsymbol\epsilon$
+# for the course's VP SDE (`x0`, `eps` float64 tensors of one shape, `t` a float;
+# `vp.alpha_bar(t)` gives $\bar\alpha(t)$). The check compares both coefficients with `vp.marginal`.
+
+# %% tags=["solution"]
+vp = sdes.get("vp")
+# ---- solution ----
+
+
+def vp_perturb(x0, t, eps):
+    """sqrt(abar(t)) x0 + sqrt(1 - abar(t)) eps."""
+    abar_t = vp.alpha_bar(t)
+    return abar_t**0.5 * x0 + (1 - abar_t) ** 0.5 * eps
+
+
+# %%
+verdict = check("02.vp-perturb", vp_perturb)
 
 # %% [markdown]
 # ## 6. The float32 trap at $t = 1$

@@ -28,6 +28,7 @@ import torch
 from IPython.display import display
 
 from course_lib import config, sdes, solvers, symbolic
+from course_lib.exercises import check
 from course_lib.plots import calculus as figs
 from course_lib.plots import save_figure
 from course_lib.widgets import calculus as apps
@@ -55,6 +56,39 @@ display(
     sp.Eq(sp.Symbol("g^2/sigma^2"), weighting.exprs["ratio"]),
 )
 assert schedule.ok and weighting.ok
+
+# %% [markdown]
+# ### Exercise `03.ve-g2` · $g(t)^2$ in $t$
+#
+# Write $g(t)^2 = d\sigma(t)^2/dt$ as a sympy expression in `sigma_min`, `sigma_max` (positive) and `t`
+# (non-negative). Assign it to `ve_g2` and run the check below. A wrong answer gets a hint;
+# `hint(id, 1)` from `course_lib.exercises` prints the next one.
+
+# %% tags=["solution"]
+sigma_min, sigma_max = sp.symbols("sigma_min sigma_max", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+ve_g2 = sp.diff((sigma_min * (sigma_max / sigma_min) ** t) ** 2, t)
+
+# %%
+verdict = check("03.ve-g2", ve_g2)
+
+# %% [markdown]
+# ### Exercise `03.ve-kernel-variance` · before reading on
+#
+# The SDE $d\mathbf a = g(t)\,d\mathbf W$ starts at $\mathbf a_0$ at $t = 0$. Give
+# $\operatorname{Var}(\mathbf a_t \mid \mathbf a_0)$ as a sympy expression in `sigma_min`, `sigma_max` and
+# `t`. (Itô's isometry: the variance of $\int_0^t g\,dW$ is $\int_0^t g^2$.)
+
+# %% tags=["solution"]
+sigma_min, sigma_max = sp.symbols("sigma_min sigma_max", positive=True)
+t, r = sp.symbols("t r", nonnegative=True)
+# ---- solution ----
+sigma_squared = (sigma_min * (sigma_max / sigma_min) ** r) ** 2
+ve_variance = sp.integrate(sp.diff(sigma_squared, r), (r, 0, t))
+
+# %%
+verdict = check("03.ve-kernel-variance", ve_variance)
 
 # %% [markdown]
 # ## 2. The kernel, and the assumption $\sigma(0) = 0$
@@ -98,6 +132,27 @@ print(f"simulated {end.var():.3e}   exact {exact_var:.3e}   paper {paper_var:.3e
 assert abs(float(end.var()) / exact_var - 1) < 0.03 and paper_var / exact_var > 1.2
 
 # %% [markdown]
+# ### Exercise `03.ve-kernel-sampler` · draw from the exact kernel
+#
+# Write `ve_sample(x0, t, generator)` returning draws of $\mathbf a_t \mid \mathbf a_0 = $ `x0` for the
+# course's VE SDE (`x0` a float64 tensor, `t` a float; draw the noise with
+# `torch.randn(..., generator=generator)`). The check draws 200 000 samples at three times.
+
+# %% tags=["solution"]
+ve = sdes.get("ve")
+# ---- solution ----
+
+
+def ve_sample(x0, t, generator):
+    """x0 + sqrt(sigma(t)^2 - sigma_min^2) z."""
+    std = (float(ve.sigma(t)) ** 2 - ve.sigma_min**2) ** 0.5
+    return x0 + std * torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+
+
+# %%
+verdict = check("03.ve-kernel-sampler", ve_sample)
+
+# %% [markdown]
 # The sliders move $\sigma_{\min}$ and $\sigma_{\max}$; the right panel shows by how much the paper's
 # variance exceeds the exact one. The gap only matters at small $t$, which is exactly where the
 # samplers end and where the score is largest.
@@ -125,6 +180,34 @@ fig
 ve_score = symbolic.ve_conditional_score()
 display(ve_score.exprs["score_in_eps"])
 assert ve_score.ok
+
+# %% [markdown]
+# ### Exercise `03.ve-exact-factor` · before section 4
+#
+# Freeze the denoiser $D$: in reversed time the VE probability-flow ODE becomes
+# $\frac{d}{dh}(\mathbf x - D) = -L\,(\mathbf x - D)$. By which factor does the exact flow multiply
+# $\mathbf x - D$ over a backward step of size $h$? A sympy expression in `L` and `h` (positive).
+
+# %% tags=["solution"]
+L, h = sp.symbols("L h", positive=True)
+# ---- solution ----
+z = sp.Function("z")
+exact_factor = sp.dsolve(sp.Eq(z(h).diff(h), -L * z(h)), z(h), ics={z(0): 1}).rhs
+
+# %%
+verdict = check("03.ve-exact-factor", exact_factor)
+
+# %% [markdown]
+# ### Exercise `03.ve-euler-min-steps` · when Euler stops overshooting
+#
+# Euler's factor is $1 - Lh$. With $\sigma_{\min} = 0.01$, $\sigma_{\max} = 50$ and $N$ uniform steps on
+# $[0, 1]$, what is the smallest $N$ for which it is not negative? A whole number.
+
+# %% tags=["solution"]
+min_euler_steps = sp.ceiling(sp.log(sp.Rational(50) / sp.Rational(1, 100)))
+
+# %%
+verdict = check("03.ve-euler-min-steps", min_euler_steps)
 
 # %% [markdown]
 # ## 4. Why Euler in $t$ fails

@@ -33,6 +33,7 @@ import torch
 from IPython.display import display
 
 from course_lib import config, sdes, symbolic, toy
+from course_lib.exercises import check
 from course_lib.plots import calculus as figs
 from course_lib.plots import save_figure
 from course_lib.widgets import calculus as apps
@@ -40,6 +41,24 @@ from course_lib.widgets import calculus as apps
 torch.set_num_threads(1)  # the toy problems below are tiny: one thread avoids threading overhead
 cld = sdes.get("cld")
 print(cld, "gamma =", cld.gamma)
+
+# %% [markdown]
+# ### Exercise `04.cld-expm-entry` · before section 1
+#
+# With $\mathbf p_t = e^{-\gamma t}\mathbf p_0$ and $\dot{\mathbf a} = \mathbf p$, how far does a unit initial
+# momentum move the position by time $t$? That is the entry $(1, 2)$ of $e^{At}$ for
+# $A = \begin{pmatrix} 0 & 1\\ 0 & -\gamma\end{pmatrix}$: a sympy expression in `gamma` (positive) and `t`
+# (non-negative). A wrong answer gets a hint; `hint(id, 1)` from `course_lib.exercises` prints
+# the next one.
+
+# %% tags=["solution"]
+gamma = sp.Symbol("gamma", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+expm_entry = (sp.Matrix([[0, 1], [0, -gamma]]) * t).exp()[0, 1]
+
+# %%
+verdict = check("04.cld-expm-entry", expm_entry)
 
 # %% [markdown]
 # ## 1. Linear SDE in phase space (Appendix D.0.1)
@@ -56,6 +75,23 @@ print(cld, "gamma =", cld.gamma)
 expm = symbolic.cld_expm()
 display(expm.exprs["expm"])
 assert expm.ok
+
+# %% [markdown]
+# ### Exercise `04.cld-expm-code` · $e^{At}$ in code
+#
+# Write `cld_expm(gamma, t)` returning $e^{At}$ as a $2\times 2$ numpy array (`gamma`, `t` floats). The
+# check compares it with `sdes.get("cld", gamma=...).expm_A(t)`.
+
+
+# %% tags=["solution"]
+def cld_expm(gamma, t):
+    """[[1, (1 - e^{-gamma t}) / gamma], [0, e^{-gamma t}]]."""
+    decay = np.exp(-gamma * t)
+    return np.array([[1.0, (1.0 - decay) / gamma], [0.0, decay]])
+
+
+# %%
+verdict = check("04.cld-expm-code", cld_expm)
 
 # %% [markdown]
 # ## 2. The covariance, two ways (Appendix D.0.2)
@@ -76,6 +112,40 @@ for key in ("S11", "S12", "S22"):
 assert covariance.ok and lyapunov.ok
 
 # %% [markdown]
+# ### Exercise `04.cld-sigma2` · before section 3
+#
+# With $\mathbf p_0 \sim \mathcal N(0, 1)$, the position given $\mathbf a_0$ has variance
+# $\Sigma_{11}(t) + (e^{At})_{12}^2$. Simplify it to $\sigma^2_{CLD}(t)$, a sympy expression in `gamma`
+# and `t`.
+
+# %% tags=["solution"]
+gamma = sp.Symbol("gamma", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+decay = sp.exp(-gamma * t)
+sigma_11 = 2 * t / gamma - (3 - 4 * decay + decay**2) / gamma**2
+sigma_cld2 = sp.simplify(sigma_11 + ((1 - decay) / gamma) ** 2)
+
+# %%
+verdict = check("04.cld-sigma2", sigma_cld2)
+
+# %% [markdown]
+# ### Exercise `04.cld-small-t` · the ballistic regime
+#
+# Give the leading term of $\sigma^2_{CLD}(t)$ as $t \to 0$ (its first nonzero Taylor term), a sympy
+# expression in `gamma` and `t`.
+
+# %% tags=["solution"]
+gamma = sp.Symbol("gamma", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+sigma_cld2_closed = 2 / gamma**2 * (gamma * t + sp.exp(-gamma * t) - 1)
+small_t_leading = sp.series(sigma_cld2_closed, t, 0, 3).removeO()
+
+# %%
+verdict = check("04.cld-small-t", small_t_leading)
+
+# %% [markdown]
 # ## 3. The position kernel (Appendix D.0.3)
 #
 # With $\mathbf p_0 \sim \mathcal N(0, \mathbf I)$ the position given $\mathbf a_0$ has mean $\mathbf a_0$ and variance
@@ -92,6 +162,22 @@ fn = sigma2.function("sigma2", [symbolic.core.t, symbolic.core.gamma])
 gap = np.max(np.abs(cld.sigma2(times).numpy() - fn(times.numpy(), cld.gamma)))
 print(f"max |sdes sigma2 - sympy| = {gap:.1e}")
 assert gap < 1e-12
+
+# %% [markdown]
+# ### Exercise `04.cld-covariance-limit` · before section 4
+#
+# For data $\mathbf a_0 \sim \mathcal N(0, s_0^2)$ and $\mathbf p_0 \sim \mathcal N(0, 1)$,
+# $\operatorname{Cov}(\mathbf a_t, \mathbf p_t) = (1 - e^{-\gamma t})/\gamma$. What is its limit as $t \to \infty$? A
+# sympy expression in `gamma`.
+
+# %% tags=["solution"]
+gamma = sp.Symbol("gamma", positive=True)
+t = sp.Symbol("t", nonnegative=True)
+# ---- solution ----
+covariance_limit = sp.limit((1 - sp.exp(-gamma * t)) / gamma, t, sp.oo)
+
+# %%
+verdict = check("04.cld-covariance-limit", covariance_limit)
 
 # %% [markdown]
 # The slider changes $\gamma$: lines come from `course_lib.sdes`, dots from the sympy expressions.

@@ -30,6 +30,7 @@ import torch
 from IPython.display import display
 
 from course_lib import config, sdes, solvers, symbolic, toy
+from course_lib.exercises import check
 from course_lib.plots import calculus as figs
 from course_lib.plots import save_figure
 from course_lib.widgets import calculus as apps
@@ -53,6 +54,25 @@ print(fp.statement)
 assert fp.ok and fp.exprs["residual"] == 0
 
 # %% [markdown]
+# ### Exercise `05.gaussian-score` · the score of a Gaussian
+#
+# Give $\nabla_x \log\mathcal N(x; \mu, v)$ as a sympy expression in `x`, `mu` (real) and `v` (the
+# variance, positive). A wrong answer gets a hint; `hint(id, 1)` from `course_lib.exercises`
+# prints the next one.
+
+# %% tags=["solution"]
+import sympy as sp
+
+x, mu = sp.symbols("x mu", real=True)
+v = sp.Symbol("v", positive=True)
+# ---- solution ----
+log_density = -((x - mu) ** 2) / (2 * v) - sp.log(2 * sp.pi * v) / 2
+gaussian_score = sp.diff(log_density, x)
+
+# %%
+verdict = check("05.gaussian-score", gaussian_score)
+
+# %% [markdown]
 # ## 2. The probability-flow ODE (Appendix A.2)
 #
 # A deterministic flow $\dot{\mathbf a} = v(\mathbf a, t)$ transports densities by the continuity equation
@@ -70,6 +90,42 @@ pf, dropped = (
 )
 display(pf.exprs["velocity"], dropped.exprs["extra_residual"])
 assert pf.ok and dropped.ok
+
+# %% [markdown]
+# ### Exercise `05.vp-pf-velocity` · the VP probability flow
+#
+# For the VP SDE ($f = -\tfrac12\beta x$, $g^2 = \beta$) write the probability-flow velocity as a sympy
+# expression in `beta` (positive), `x` and `score` (real).
+
+# %% tags=["solution"]
+import sympy as sp
+
+beta = sp.Symbol("beta", positive=True)
+x, score = sp.symbols("x score", real=True)
+# ---- solution ----
+f, g_squared = -beta * x / 2, beta
+pf_velocity = f - g_squared * score / 2
+
+# %%
+verdict = check("05.vp-pf-velocity", pf_velocity)
+
+# %% [markdown]
+# ### Exercise `05.reverse-drift` · before section 3
+#
+# For $dx = -k x\,dt + g\,dW$ ($k, g > 0$) the reverse SDE in $\tau = T - t$ is $dx = b\,d\tau + g\,dW$.
+# Give $b$ as a sympy expression in `k`, `g`, `x` and `score` (the score of $p_{T-\tau}$ at $x$).
+
+# %% tags=["solution"]
+import sympy as sp
+
+k, g = sp.symbols("k g", positive=True)
+x, score = sp.symbols("x score", real=True)
+# ---- solution ----
+forward_drift = -k * x
+reverse_drift = -forward_drift + g**2 * score
+
+# %%
+verdict = check("05.reverse-drift", reverse_drift)
 
 # %% [markdown]
 # ## 3. Anderson's theorem (Theorem 1)
@@ -159,6 +215,50 @@ errors = figs.convergence_errors("vp", steps_list)
 orders = {s: toy.convergence_order(steps_list, errors[s]) for s in ("euler", "heun", "em")}
 print({k: round(v, 2) for k, v in orders.items()})
 assert 0.8 <= orders["euler"] <= 1.2 and 1.8 <= orders["heun"] <= 2.2 and 0.8 <= orders["em"] <= 1.2
+
+# %% [markdown]
+# ### Exercise `05.heun-step` · Heun's predictor-corrector
+#
+# Write `heun_step(velocity, x, t, t_next)`: one Heun step of $dx/dt = $ `velocity(x, t)` from `t` to
+# `t_next` (`t_next < t` when sampling). The check runs it on the VP toy with Gaussian data, where
+# the exact answer is known, and measures its order of convergence: 2 is expected.
+
+
+# %% tags=["solution"]
+def heun_step(velocity, x, t, t_next):
+    """x~ = x + F(x, t) dt, x' = x + dt/2 (F(x, t) + F(x~, t_next))."""
+    dt = t_next - t
+    v_start = velocity(x, t)
+    x_predicted = x + dt * v_start
+    return x + 0.5 * dt * (v_start + velocity(x_predicted, t_next))
+
+
+# %%
+verdict = check("05.heun-step", heun_step)
+
+# %% [markdown]
+# ### Exercise `05.em-step` · Euler-Maruyama on the reverse SDE
+#
+# Write `em_step(x, t, t_next, score, z)` for the course's VP SDE: one Euler-Maruyama step of the
+# reverse SDE from `t` to `t_next < t`, given the score at `(x, t)` and standard normal noise `z`
+# (tensors of the shape of `x`; `vp.beta(t)` gives $\beta(t)$). The check compares it with
+# `solvers.em_step` and, if it differs, measures the weak order of your step.
+
+# %% tags=["solution"]
+vp = sdes.get("vp")
+# ---- solution ----
+
+
+def em_step(x, t, t_next, score, z):
+    """x + [f - g^2 score] dt + g sqrt(|dt|) z with dt = t_next - t < 0."""
+    dt = t_next - t
+    beta_t = float(vp.beta(t))
+    drift = -0.5 * beta_t * x - beta_t * score
+    return x + drift * dt + (beta_t * abs(dt)) ** 0.5 * z
+
+
+# %%
+verdict = check("05.em-step", em_step)
 
 # %%
 fig = figs.convergence_order_figure("vp", steps_list)

@@ -44,6 +44,7 @@ from course_lib.data import (
     make_windows,
     random_crop,
 )
+from course_lib.exercises import check
 from course_lib.plots import pusht as pplots
 from course_lib.plots import save_figure
 from course_lib.pusht import (
@@ -98,6 +99,27 @@ for name in (
 ):
     print(f"{name:>24} = {getattr(C, name)}")
 print(f"{'GOAL_POSE':>24} = {np.round(C.GOAL_POSE, 4)}")
+
+# %% [markdown]
+# ### Exercise `06.block-to-world` · from the block's frame to the world
+#
+# Write `to_world(pose, local)`: the world coordinates, shape $(k, 2)$, of block-frame points
+# `local` $(k, 2)$ for a block at `pose` $= (x, y, \theta)$, that is $p + R(\theta)\,\ell$ with the
+# counter-clockwise rotation $R(\theta)$. The check compares it with the environment's own
+# geometry. A wrong answer gets a hint; `hint(id, 1)` from `course_lib.exercises` prints the next
+# one.
+
+
+# %% tags=["solution"]
+def to_world(pose, local):
+    """(x, y) + R(theta) local for each row of local."""
+    x, y, angle = pose
+    rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    return np.array([x, y]) + np.asarray(local, dtype=np.float64) @ rotation.T
+
+
+# %%
+verdict = check("06.block-to-world", to_world)
 
 # %%
 demos = load_pusht()
@@ -228,6 +250,46 @@ fig = pplots.coverage_figure(
 )
 save_figure(fig, "pusht_coverage.png")
 fig
+
+# %% [markdown]
+# ### Exercise `06.coverage-two-poses` · coverage of one T by another
+#
+# Write `coverage_between(pose_a, pose_b)`: the area of the T at `pose_a` intersected with the T at
+# `pose_b`, divided by the area of the T. `pusht.geometry.block_polygons(pose)` gives the bar and
+# the stem as $(2, 4, 2)$ vertices; shapely does the rest.
+
+# %% tags=["solution"]
+import shapely
+
+from course_lib.pusht import geometry
+
+# ---- solution ----
+
+
+def block_shape(pose):
+    bar, stem = geometry.block_polygons(np.asarray(pose, dtype=np.float64))
+    return shapely.union(shapely.Polygon(bar), shapely.Polygon(stem))
+
+
+def coverage_between(pose_a, pose_b):
+    """area(T(pose_a) ∩ T(pose_b)) / area(T)."""
+    overlap = shapely.intersection(block_shape(pose_a), block_shape(pose_b))
+    return shapely.area(overlap) / C.GOAL_AREA
+
+
+# %%
+verdict = check("06.coverage-two-poses", coverage_between)
+
+# %% [markdown]
+# ### Exercise `06.coverage-for-half-reward` · reading the reward
+#
+# Which coverage earns a reward of exactly $0.5$?
+
+# %% tags=["solution"]
+half_reward_coverage = 0.5 * C.SUCCESS_COVERAGE
+
+# %%
+verdict = check("06.coverage-for-half-reward", half_reward_coverage)
 
 # %% [markdown]
 # Move the block around the goal and watch the hatched intersection:

@@ -34,6 +34,7 @@ from IPython.display import Markdown, display
 
 from course_lib import config, pretrained
 from course_lib.data import load_pusht, make_windows
+from course_lib.exercises import check
 from course_lib.plots import policy as polplots
 from course_lib.plots import save_figure
 from course_lib.solvers import SOLVERS
@@ -92,6 +93,24 @@ for name in ("vp", "ve", "cld"):
     )
 
 # %% [markdown]
+# ### Exercise `08.minmax-normalise` · the normaliser
+#
+# Write `normalize(x, low, high)`: the map of each feature (last dimension) of `x` from
+# $[\ell, h]$ onto $[-1, 1]$, the inverse of the map above (torch tensors). The check compares it
+# with `data.MinMaxNormalizer`. A wrong answer gets a hint; `hint(id, 1)` from
+# `course_lib.exercises` prints the next one.
+
+
+# %% tags=["solution"]
+def normalize(x, low, high):
+    """2 (x - low) / (high - low) - 1, feature by feature."""
+    return 2.0 * (x - low) / (high - low) - 1.0
+
+
+# %%
+verdict = check("08.minmax-normalise", normalize)
+
+# %% [markdown]
 # ## 3 · The reverse-time path over the scene
 #
 # Eight chunks sampled with each paper SDE's default sampler. The bold chunks are the end of the
@@ -122,6 +141,30 @@ print(
 fig = polplots.reverse_chunks_figure(traj, state, index=len(traj.times) // 2, demo_chunk=demo_chunk)
 save_figure(fig, "08_chunks_vp_middle.png")
 fig
+
+# %% [markdown]
+# ### Exercise `08.vp-euler-pf-step` · one step of the path
+#
+# Write `euler_pf_step(x, t, t_next, score)`: one Euler step of the VP probability-flow ODE
+# $dx/dt = f - \tfrac12 g^2\,\text{score}$ from `t` to `t_next`, given the score at `(x, t)`
+# (`vp.beta(t)` gives $\beta(t)$). The check compares it with `solvers.ode_euler_step` and measures
+# its order of convergence on a toy with an exact score.
+
+# %% tags=["solution"]
+from course_lib import sdes
+
+vp = sdes.get("vp")
+# ---- solution ----
+
+
+def euler_pf_step(x, t, t_next, score):
+    """x + (t_next - t) (-beta/2 x - beta/2 score)."""
+    beta_t = float(vp.beta(t))
+    return x + (t_next - t) * (-0.5 * beta_t * x - 0.5 * beta_t * score)
+
+
+# %%
+verdict = check("08.vp-euler-pf-step", euler_pf_step)
 
 # %% [markdown]
 # ## 4 · Explore: SDE, solver, steps and diffusion time
@@ -181,6 +224,17 @@ display(
 fig = polplots.spread_latency_figure(rows)
 save_figure(fig, "08_spread_latency.png")
 fig
+
+# %% [markdown]
+# ### Exercise `08.heun-evaluations` · what Heun costs
+#
+# How many network evaluations does the VP Heun sampler make for one chunk with $N = 25$ steps?
+
+# %% tags=["solution"]
+heun_evaluations = 2 * 25
+
+# %%
+verdict = check("08.heun-evaluations", heun_evaluations)
 
 # %% [markdown]
 # How to read the table:

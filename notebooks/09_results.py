@@ -33,6 +33,7 @@ import torch
 from IPython.display import HTML, Markdown, display
 
 from course_lib import config, pretrained
+from course_lib.exercises import check
 from course_lib.plots import policy as polplots
 from course_lib.plots import save_figure
 from course_lib.plots.calculus import paper_cld_sampler_variance, solver_variances
@@ -96,6 +97,42 @@ def table_markdown(results: dict, sdes: list[str]) -> str:
 
 assert table1["paper"] == PAPER_TABLE1, "the table was written against another paper table"
 display(Markdown(table_markdown(results, [s for s in PAPER_SDES if s in results])))
+
+# %% [markdown]
+# ### Exercise `09.mean-score` · the protocol's score
+#
+# Write `mean_score(rewards)` for a numpy array of shape (episodes, steps): per episode the best
+# reward, then the mean over episodes. A wrong answer gets a hint; `hint(id, 1)` from
+# `course_lib.exercises` prints the next one.
+
+
+# %% tags=["solution"]
+def mean_score(rewards):
+    """Mean over episodes of the maximum reward."""
+    return float(np.max(rewards, axis=1).mean())
+
+
+# %%
+verdict = check("09.mean-score", mean_score)
+
+# %% [markdown]
+# ### Exercise `09.success-standard-error` · how noisy is a success rate?
+#
+# $n$ independent episodes each succeed with probability $p$. Give the standard error of the
+# observed success rate, a sympy expression in `p` ($0 < p < 1$) and `n` (a positive integer).
+# With $p = 0.9$ and $n = 50$, what does it give?
+
+# %% tags=["solution"]
+import sympy as sp
+
+p = sp.Symbol("p", positive=True)
+n = sp.Symbol("n", positive=True, integer=True)
+# ---- solution ----
+successes_variance = n * p * (1 - p)  # binomial
+success_standard_error = sp.sqrt(successes_variance / n**2)
+
+# %%
+verdict = check("09.success-standard-error", success_standard_error)
 
 # %% [markdown]
 # ## 2 · What agrees, what does not

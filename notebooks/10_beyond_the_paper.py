@@ -36,6 +36,7 @@ from IPython.display import Markdown, display
 
 from course_lib import config, pretrained, symbolic
 from course_lib.data import load_pusht, make_windows
+from course_lib.exercises import check
 from course_lib.plots import corrections as figs
 from course_lib.plots import save_figure
 from course_lib.plots.results import table_bars_figure
@@ -69,6 +70,24 @@ display(euler_factor.exprs)
 assert euler_factor.ok
 
 # %% [markdown]
+# ### Exercise `10.ddim-step` · Euler in $\sigma$
+#
+# In the noise level the VE probability-flow ODE reads $d\mathbf x/d\sigma = (\mathbf x - D)/\sigma$. Write one
+# Euler step from `sigma` to `sigma_next` (positive) with the denoiser value `D` at the start, a
+# sympy expression in `x`, `D` (real), `sigma` and `sigma_next`. Then compare it with the exact
+# solution for a constant $D$, below. A wrong answer gets a hint; `hint(id, 1)` from
+# `course_lib.exercises` prints the next one.
+
+# %% tags=["solution"]
+x_sigma, D = sp.symbols("x D", real=True)
+sigma, sigma_next = sp.symbols("sigma sigma_next", positive=True)
+# ---- solution ----
+ddim_euler_step = x_sigma + (sigma_next - sigma) * (x_sigma - D) / sigma
+
+# %%
+verdict = check("10.ddim-step", ddim_euler_step)
+
+# %% [markdown]
 # ### 1.2 The cure, one change at a time
 #
 # Read the VE process as *data plus noise of level* $\sigma$: $\mathbf x = \mathbf x_0 + \sigma\mathbf n$.
@@ -99,6 +118,36 @@ exact = sp.dsolve(
 ddim_step = x + (s_next - s) * (x - denoised) / s
 display(sp.Eq(sp.Symbol("x(sigma')"), sp.simplify(exact)))
 assert sp.simplify(exact - ddim_step) == 0
+
+# %% [markdown]
+# ### Exercise `10.karras-grid` · the $\rho = 7$ grid
+#
+# Write `karras_sigmas(n, sigma_min, sigma_max, rho=7.0)` returning the $n$ decreasing noise levels
+# $\sigma_i$ of the formula above, $i = 0, \dots, n-1$, as a numpy array. The check compares them
+# with the library's `"edm"` time grid read as noise levels.
+
+
+# %% tags=["solution"]
+def karras_sigmas(n, sigma_min, sigma_max, rho=7.0):
+    """(sigma_max^(1/rho) + i/(n-1) (sigma_min^(1/rho) - sigma_max^(1/rho)))^rho."""
+    fraction = np.arange(n) / (n - 1)
+    top, bottom = sigma_max ** (1 / rho), sigma_min ** (1 / rho)
+    return (top + fraction * (bottom - top)) ** rho
+
+
+# %%
+verdict = check("10.karras-grid", karras_sigmas)
+
+# %% [markdown]
+# ### Exercise `10.edm-heun-evaluations` · what it costs
+#
+# The VE-EDM Heun sampler with $N = 18$ steps: how many network evaluations per sample?
+
+# %% tags=["solution"]
+edm_heun_evaluations = 2 * 17 + 1
+
+# %%
+verdict = check("10.edm-heun-evaluations", edm_heun_evaluations)
 
 # %% [markdown]
 # `course_lib.plots.corrections.VE_LADDER` adds these changes one at a time, from the paper's

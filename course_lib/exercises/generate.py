@@ -3,8 +3,8 @@
 A solution cell is a code cell tagged ``solution`` (``# %% tags=["solution"]``), followed by a
 check cell calling ``check("NN.name", variable)``. In the student notebook the solution cell keeps
 its lines above ``# ---- solution ----`` (imports, symbols, given data) and every variable the
-check cell reads becomes a stub: ``name = ...  # your turn``, or for a function its signature and
-docstring with ``return ...  # your turn``. Everything else is copied.
+check cell reads becomes a stub: ``name = ...  # your turn``, or for a function its signature with
+``return ...  # your turn``. Everything else is copied.
 
     python -m course_lib.exercises.generate --out exercises notebooks/*.py
 """
@@ -87,10 +87,8 @@ def split_solution(source: str) -> tuple[str, str]:
 
 
 def _stub_function(node: ast.FunctionDef) -> str:
-    doc = ast.get_docstring(node)
-    head = f"def {node.name}({ast.unparse(node.args)}):"
-    body = [f'    """{doc}"""'] if doc else []
-    return "\n".join([head, *body, f"    return {STUB}"])
+    """The signature only (the docstring may state the answer): ``return ...  # your turn``."""
+    return f"def {node.name}({ast.unparse(node.args)}):\n    return {STUB}"
 
 
 def stub_source(solution_source: str, names: Sequence[str]) -> str:
@@ -110,7 +108,9 @@ def stub_source(solution_source: str, names: Sequence[str]) -> str:
     if missing:
         raise ValueError(f"the solution part never defines {missing}, which the check cell uses")
     parts = [given.rstrip()] if given.strip() else []
-    return "\n".join([*parts, *(stubs[name] for name in names)]) + "\n"
+    body = [stubs[name] for name in names]
+    separator = "\n\n\n" if any(stub.startswith("def ") for stub in body) else "\n"
+    return separator.join(["\n".join(parts), separator.join(body)] if parts else body) + "\n"
 
 
 def student_notebook(source: Path) -> nbformat.NotebookNode:
@@ -123,8 +123,9 @@ def student_notebook(source: Path) -> nbformat.NotebookNode:
         tags = [tag for tag in cell.metadata.get("tags", []) if tag != SOLUTION_TAG]
         cell.metadata["tags"] = [*tags, "answer"]
         cell.outputs, cell.execution_count = [], None
-    banner = nbformat.v4.new_markdown_cell(BANNER.format(source=source.name))
-    student.cells.insert(0, banner)
+    student.cells.insert(0, nbformat.v4.new_markdown_cell(BANNER.format(source=source.name)))
+    for i, cell in enumerate(student.cells):  # stable ids: regenerating changes nothing
+        cell["id"] = f"cell-{i:03d}"
     return student
 
 

@@ -53,8 +53,7 @@ def as_number(answer: Any) -> float | None:
         return float(answer)
     if isinstance(answer, sp.Basic) and answer.is_number and answer.is_real:
         return float(answer)
-    size = getattr(answer, "size", None)
-    numel = size() if callable(size) and hasattr(answer, "numel") else size
+    numel = answer.numel() if hasattr(answer, "numel") else getattr(answer, "size", None)
     if numel == 1 and hasattr(answer, "item"):
         return as_number(answer.item())
     return None

@@ -113,7 +113,9 @@ cov_limit = SymbolicExercise(
     equivalents=(gamma**-1, sp.limit((1 - _decay) / gamma, t, sp.oo)),
     mistakes=(
         Mistake(sp.Integer(0), "The correlation does not vanish: that is the point."),
-        Mistake(1 / gamma**2, "Only e^{-gamma t} goes away; the 1/gamma stays."),
+        Mistake(
+            1 / gamma**2, "Only e^{-gamma t} goes away as t grows; the prefactor stays as it is."
+        ),
         Mistake(-1 / gamma, "Momentum and position are positively correlated."),
     ),
 )

@@ -47,6 +47,8 @@ def _test_to_world(fn) -> None:
                 f"{where} your points are rotated by -theta: the rotation goes the "
                 "wrong way (pymunk's angles are counter-clockwise in its frame)."
             )
+        if cc.mismatch(got, local + pose[:2], "") is None:
+            raise cc.Failed(f"{where} your points are shifted but not rotated by theta.")
         if cc.mismatch(got + pose[:2], want, "") is None:
             raise cc.Failed(f"{where} your points are off by the block's position (x, y).")
         cc.fail_if(cc.mismatch(got, want, f"{where} your output"))
@@ -69,7 +71,9 @@ block_to_world = CodeExercise(
         Mistake(
             lambda pose, local: to_world(pose, local) - np.asarray(pose[:2]), "", expect="position"
         ),
-        Mistake(lambda pose, local: np.asarray(local) + np.asarray(pose[:2]), "", expect="points"),
+        Mistake(
+            lambda pose, local: np.asarray(local) + np.asarray(pose[:2]), "", expect="not rotated"
+        ),
     ),
 )
 

@@ -1,4 +1,4 @@
-"""Exercises of notebook 10: the DDIM step, the rho = 7 grid, critical damping."""
+"""Exercises of notebook 10: the DDIM step, the rho = 7 grid, the cost of EDM's Heun sampler."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import sympy as sp
 from course_lib import sdes, solvers
 from course_lib.exercises import code_check as cc
 from course_lib.exercises.core import Mistake
-from course_lib.exercises.kinds import CodeExercise, SymbolicExercise
+from course_lib.exercises.kinds import CodeExercise, NumberExercise, SymbolicExercise
 from course_lib.exercises.registry import register
 from course_lib.exercises.sympy_compare import Domain
 
 x, denoised = sp.symbols("x D", real=True)
-sigma, sigma_next, mass = sp.symbols("sigma sigma_next M", positive=True)
+sigma, sigma_next = sp.symbols("sigma sigma_next", positive=True)
 
 ddim = SymbolicExercise(
     id="10.ddim-step",
@@ -103,25 +103,23 @@ karras = CodeExercise(
     ),
 )
 
-critical = SymbolicExercise(
-    id="10.critical-damping",
-    title="Critical damping",
+edm_cost = NumberExercise(
+    id="10.edm-heun-evaluations",
+    title="What EDM's Heun sampler costs",
     statement=(
-        "Dockhorn's CLD has the drift matrix beta [[0, 1/M], [-1, -Gamma/M]] per coordinate. For "
-        "which friction Gamma do its two eigenvalues coincide? An expression in `M` (positive)."
+        "The VE-EDM Heun sampler with N = 18 steps (the last one goes to sigma = 0): how many "
+        "network evaluations does one sample cost?"
     ),
     hints=(
-        "The characteristic polynomial is lambda^2 + (Gamma/M) lambda + 1/M (times beta^2); a "
-        "double root needs a zero discriminant.",
+        "Every step but the last has a corrector (two evaluations); the last step to sigma = 0 "
+        "would divide by zero in the corrector, so it is an Euler step.",
     ),
-    domain=Domain((mass,), {"M": (0.05, 4.0)}),
-    reference=lambda: 2 * sp.sqrt(mass),
-    equivalents=(sp.sqrt(4 * mass), 2 * mass / sp.sqrt(mass)),
+    value=35.0,
     mistakes=(
-        Mistake(sp.sqrt(mass), "Discriminant (Gamma/M)^2 - 4/M = 0: mind the 4."),
-        Mistake(4 * mass, "Gamma^2 = 4 M gives Gamma, after a square root."),
-        Mistake(-2 * sp.sqrt(mass), "A friction is positive."),
+        Mistake(36.0, "The last step, to sigma = 0, has no corrector."),
+        Mistake(18.0, "Heun's corrector evaluates the network a second time per step."),
+        Mistake(34.0, "17 steps with two evaluations, plus the last one with one."),
     ),
 )
 
-register(ddim, karras, critical)
+register(ddim, karras, edm_cost)
