@@ -47,7 +47,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--obs", choices=("keypoints", "state", "pixels"), default="keypoints")
     p.add_argument(
-        "--decoder", default=None, help="decoder size: course, tiny, paper, unet, unet-small"
+        "--decoder",
+        default=None,
+        help="decoder size: course-p4 (recipe), course, tiny, paper, unet, unet-small",
     )
     p.add_argument("--horizon", type=int, default=None, help="predicted chunk length (paper: 8)")
     p.add_argument("--n-action-steps", type=int, default=None, help="targets executed per call")
@@ -83,7 +85,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--solver", default=None, help="euler, heun, em (plus sscs for cld-hsm)")
     p.add_argument("--steps", type=int, default=None, help="solver steps N")
-    p.add_argument("--episodes", type=int, default=50, help="first N of seeds 100000..100049")
+    p.add_argument(
+        "--episodes",
+        type=int,
+        default=50,
+        help="N episodes: seeds 100000.. (the first 50 are the test seeds); up to 10000",
+    )
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--gif-dir", type=Path, default=None)
     p.add_argument("--gifs", type=int, default=0, help="number of rollouts saved as GIF")
@@ -104,6 +111,9 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runs", type=Path, default=Path("runs"), help="where training runs live")
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--steps", type=int, default=None, help="override the recipe's training steps")
+    p.add_argument(
+        "--minutes", type=float, default=None, help="train each SDE for this wall-clock budget"
+    )
     p.add_argument(
         "--ship", action="store_true", help="copy the trained policies into course_lib/pretrained"
     )
@@ -178,11 +188,11 @@ def check_train_args(args: argparse.Namespace) -> None:
 def check_evaluate_args(args: argparse.Namespace) -> None:
     """Refuse useless GIF flags and bad counts; check every output path is writable."""
     from course_lib.outputs import check_writable_file, ensure_writable_dir
-    from course_lib.pusht import TEST_SEEDS
+    from course_lib.pusht import MAX_EVAL_EPISODES
 
     _at_least(args.steps, 1, "--steps", "; omit --steps for the policy's own")
-    if not 1 <= args.episodes <= len(TEST_SEEDS):
-        raise UsageError(f"--episodes must be in [1, {len(TEST_SEEDS)}], got {args.episodes}")
+    if not 1 <= args.episodes <= MAX_EVAL_EPISODES:
+        raise UsageError(f"--episodes must be in [1, {MAX_EVAL_EPISODES}], got {args.episodes}")
     _at_least(args.gifs, 0, "--gifs")
     if args.gifs and args.gif_dir is None:
         raise UsageError("--gifs needs --gif-dir (where the GIFs go)")
@@ -268,12 +278,12 @@ def _load_policy(name_or_path: str, device: str):
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from course_lib.evaluate import evaluate
-    from course_lib.pusht import TEST_SEEDS
+    from course_lib.pusht import evaluation_seeds
 
     policy = _load_policy(args.checkpoint, args.device)
     result = evaluate(
         policy,
-        list(TEST_SEEDS)[: args.episodes],
+        evaluation_seeds(args.episodes),
         args.solver,
         args.steps,
         sample_seed=args.sample_seed,
@@ -297,6 +307,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
         retrain=args.retrain,
         episodes=args.episodes,
         steps=args.steps,
+        minutes=args.minutes,
         ship=args.ship,
         train_missing=not args.no_train,
         device=args.device,

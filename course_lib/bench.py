@@ -10,7 +10,7 @@ from course_lib import config
 from course_lib.data import MinMaxNormalizer
 from course_lib.nets import count_parameters
 from course_lib.policy import OBS_DIMS, DiffusionPolicy, PolicyConfig
-from course_lib.recipes import TABLE_SOLVERS
+from course_lib.recipes import BUDGET_SAMPLERS, RECIPE_DECODER, TABLE_SOLVERS
 
 
 def _random_policy(
@@ -74,7 +74,7 @@ def run_bench(seconds: float = 5.0, device: str = "auto") -> None:
     dev = config.device(device)
     print(f"device {dev}, torch threads {torch.get_num_threads()}")
     print("\ntraining throughput (batch 256, keypoint observation, VP loss)")
-    for decoder in ("tiny", "course", "unet", "paper"):
+    for decoder in ("tiny", RECIPE_DECODER, "course", "unet", "paper"):
         params = count_parameters(_random_policy(decoder, "vp", dev))
         print(
             f"  {decoder:8s} {params / 1e6:6.2f}M params  {training_throughput(decoder, seconds, dev):8.0f} samples/s"
@@ -86,9 +86,19 @@ def run_bench(seconds: float = 5.0, device: str = "auto") -> None:
         params = count_parameters(_random_policy(decoder, "vp", dev, "pixels"))
         rate = training_throughput(decoder, seconds, dev, batch_size=64, obs_type="pixels")
         print(f"  {decoder:8s} {params / 1e6:6.2f}M params  {rate:8.1f} samples/s")
-    print("\nlatency of one action chunk at batch 1 (course decoder, random weights)")
+    print("\nlatency of one action chunk at batch 1, shipped models, budget samplers")
+    from course_lib.policy import load_pretrained, pretrained_names
+
+    for sde, (solver, steps) in BUDGET_SAMPLERS.items():
+        if sde in pretrained_names():
+            policy = load_pretrained(sde, device=dev)
+            print(
+                f"  {sde:8s} {policy.cfg.decoder:10s} {solver:6s} N={steps:4d}  "
+                f"{chunk_latency_ms(policy, solver, steps, repeats=11):8.1f} ms"
+            )
+    print(f"\nlatency of one action chunk at batch 1 ({RECIPE_DECODER} decoder, random weights)")
     for sde, solvers in TABLE_SOLVERS.items():
-        policy = _random_policy("course", sde, dev).eval()
+        policy = _random_policy(RECIPE_DECODER, sde, dev).eval()
         for solver, steps in solvers.items():
             print(
                 f"  {sde:8s} {solver:6s} N={steps:4d}  {chunk_latency_ms(policy, solver, steps):8.1f} ms"

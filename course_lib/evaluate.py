@@ -5,7 +5,8 @@ policy is called once on the observation histories of the episodes still running
 reverse-time solve), and the first ``n_action_steps`` targets of each chunk are executed.
 
 Metrics: an episode's score is its max reward; ``mean_score`` is the mean over episodes, as is
-``success_rate`` (coverage > 0.95 reached) and ``mean_final_coverage``. ``smoothness`` is the mean
+``success_rate`` (coverage > 0.95 reached) and ``mean_final_coverage``; ``score_ci`` (percentile
+bootstrap) and ``success_ci`` (Wilson) are their 95 % intervals. ``smoothness`` is the mean
 squared jerk of the executed targets, mean over episodes of mean_t ||a_{t+3} - 3a_{t+2} + 3a_{t+1} - a_t||^2
 (pixels^2 per step^3) of the targets as the environment applies them (clipped to the world). ``latency_ms`` is the wall time of one batched policy call divided by the
 number of chunks it produced.
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from course_lib.metrics import bootstrap_mean_interval, wilson_interval
 from course_lib.outputs import ensure_writable_dir
 from course_lib.policy import sampler_choice
 from course_lib.pusht import MAX_STEPS, TEST_SEEDS, WORLD_SIZE, EnvBatch
@@ -127,6 +129,8 @@ def evaluate(
     result = {
         "mean_score": float(max_reward.mean()),
         "success_rate": float(success.mean()),
+        "score_ci": bootstrap_mean_interval(max_reward),
+        "success_ci": wilson_interval(int(success.sum()), n),
         "mean_final_coverage": float(final_coverage.mean()),
         "smoothness": float(np.mean([squared_jerk(np.array(e)) for e in executed])),
         "latency_ms": 1000.0 * call_seconds / max(n_chunks, 1),

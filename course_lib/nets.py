@@ -303,10 +303,10 @@ class DecoderSize:
     cond_dim: int = 256
 
 
-#: Named decoder sizes. "course" trains on a laptop CPU; "paper" is the paper's ~9M-parameter DiT.
+#: Named decoder sizes. "course" trains on a laptop CPU (one token per action); "course-p4", the same
+#: transformer with one token per 4 actions, is the course recipe's; "paper" is the paper's ~9M DiT.
 DECODER_SIZES: dict[str, DecoderSize] = {
     "course": DecoderSize("dit", dim=128, depth=4, heads=4, cond_dim=256),
-    "course-p2": DecoderSize("dit", dim=128, depth=4, heads=4, patch=2, cond_dim=256),
     "course-p4": DecoderSize("dit", dim=128, depth=4, heads=4, patch=4, cond_dim=256),
     "tiny": DecoderSize("dit", dim=64, depth=2, heads=2, cond_dim=64),
     "paper": DecoderSize("dit", dim=256, depth=8, heads=8, cond_dim=512),

@@ -58,8 +58,9 @@ _FORMAT_TAG = "course_lib.DiffusionPolicy"
 #: Observation vector size per step for the low-dimensional kinds (see ``course_lib.pusht.observe``).
 OBS_DIMS = {"keypoints": 20, "state": 5}
 
-#: Normalised observations beyond +-this (the training data span [-1, 1]) trigger a warning in ``act``.
-OBS_RANGE_WARNING = 2.0
+#: Normalised observations beyond +-this (the training data span [-1, 1]) trigger a warning in ``act``
+#: (the test seeds' legal starts reach 2.13 on some keypoint features, so 2 would warn in evaluations).
+OBS_RANGE_WARNING = 3.0
 
 
 class NonFiniteActionError(FloatingPointError):
@@ -262,7 +263,7 @@ class DiffusionPolicy(nn.Module):
         _warn_if_far_outside(normalized)
         return {"obs": normalized.to(dev)}
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(
         self,
         obs_history: Any,

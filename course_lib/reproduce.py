@@ -22,7 +22,13 @@ from course_lib.plots import save_figure
 from course_lib.plots.results import loss_curves_figure, table_bars_figure
 from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy, read_checkpoint
 from course_lib.pusht import TEST_SEEDS
-from course_lib.recipes import CORRECTED_SDES, PAPER_SDES, TABLE_SOLVERS, course_recipe
+from course_lib.recipes import (
+    CORRECTED_SDES,
+    PAPER_SDES,
+    RECIPE_MINUTES,
+    TABLE_SOLVERS,
+    course_recipe,
+)
 from course_lib.train import export_policy, read_loss_csv, train
 
 SOLVER_LABEL = {"euler": "Euler", "heun": "Heun", "em": "Euler-Maruyama", "sscs": "SSCS"}
@@ -38,6 +44,7 @@ def ensure_trained(
     *,
     retrain: bool = False,
     steps: int | None = None,
+    minutes: float | None = None,
     device: str = "auto",
     train_missing: bool = True,
 ) -> Path:
@@ -55,10 +62,12 @@ def ensure_trained(
         if not (run_dir / "checkpoint.pt").exists():
             raise FileNotFoundError(f"no run for {sde!r} in {run_dir}; train it first")
         return export_policy(run_dir)
-    policy_cfg, train_cfg = course_recipe(sde, steps=steps)
+    policy_cfg, train_cfg = course_recipe(sde, steps=steps, minutes=minutes)
     train_cfg.device = device
-    command = f"python -m course_lib reproduce --sdes {sde}" + (
-        f" --steps {steps}" if steps else ""
+    command = (
+        f"python -m course_lib reproduce --sdes {sde}"
+        + (f" --steps {steps}" if steps else "")
+        + (f" --minutes {minutes:g}" if minutes else "")
     )
     train(policy_cfg, train_cfg, run_dir, resume=not retrain, metadata={"command": command})
     return policy_path
@@ -108,13 +117,15 @@ def evaluate_cell(
 def _cell(result: dict[str, Any]) -> dict[str, Any]:
     keep = (
         "mean_score",
+        "score_ci",
         "success_rate",
+        "success_ci",
         "mean_final_coverage",
         "smoothness",
         "latency_ms",
         "steps",
     )
-    return {k: result[k] for k in keep}
+    return {k: result[k] for k in keep if k in result}  # older caches have no intervals
 
 
 def reproduce(
@@ -124,11 +135,18 @@ def reproduce(
     retrain: bool = False,
     episodes: int = 50,
     steps: int | None = None,
+    minutes: float | None = None,
     ship: bool = False,
     device: str = "auto",
     train_missing: bool = True,
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Train, evaluate and write the tables; returns ``results[sde][solver] -> metrics``."""
+    """Train, evaluate and write the tables; returns ``results[sde][solver] -> metrics``.
+
+    Every SDE trains with the same recipe and the same budget: ``minutes`` (default
+    ``RECIPE_MINUTES`` in full mode) or ``steps``.
+    """
+    if steps is None and minutes is None and not config.FAST:
+        minutes = RECIPE_MINUTES
     names = list(sdes_to_run or (*PAPER_SDES, *CORRECTED_SDES))
     unknown = sorted(set(names) - set(TABLE_SOLVERS))
     if unknown:
@@ -136,7 +154,13 @@ def reproduce(
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for sde in names:
         policy_path = ensure_trained(
-            sde, runs, retrain=retrain, steps=steps, device=device, train_missing=train_missing
+            sde,
+            runs,
+            retrain=retrain,
+            steps=steps,
+            minutes=minutes,
+            device=device,
+            train_missing=train_missing,
         )
         policy = DiffusionPolicy.load(policy_path, device=device)
         results[sde] = {
@@ -205,19 +229,29 @@ def _markdown(rows, title: str, episodes: int) -> str:
         "",
         f"Mean score (mean over {episodes} test episodes, seeds 100000.., of the max coverage reward), "
         "beside the paper's Table 1 (average goal coverage). Success = coverage > 0.95 reached; "
-        "smoothness = mean squared jerk of the executed targets (px^2); latency per action chunk.",
+        "smoothness = mean squared jerk of the executed targets (px^2); latency per action chunk. "
+        "Brackets: 95 % intervals (score: percentile bootstrap over episodes; success: Wilson).",
         "",
         "| SDE | solver | N | ours: score | paper | success | final coverage | smoothness | latency ms |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for sde, solver, cell, paper in rows:
         paper_s = f"{paper:.3f}" if paper is not None else "–"
+        score_ci = _interval(cell.get("score_ci"), "{:.2f}")
+        success_ci = _interval(cell.get("success_ci"), "{:.0%}")
         lines.append(
-            f"| {sde.upper()} | {SOLVER_LABEL[solver]} | {cell['steps']} | **{cell['mean_score']:.3f}** | {paper_s} "
-            f"| {cell['success_rate']:.0%} | {cell['mean_final_coverage']:.3f} | {cell['smoothness']:.1f} "
+            f"| {sde.upper()} | {SOLVER_LABEL[solver]} | {cell['steps']} | **{cell['mean_score']:.3f}**{score_ci} | {paper_s} "
+            f"| {cell['success_rate']:.0%}{success_ci} | {cell['mean_final_coverage']:.3f} | {cell['smoothness']:.1f} "
             f"| {cell['latency_ms']:.1f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _interval(bounds, fmt: str) -> str:
+    """' [low, high]' for a cell's interval, or nothing for results written before intervals."""
+    if not bounds:
+        return ""
+    return " [" + ", ".join(fmt.format(b) for b in bounds) + "]"
 
 
 def write_tables(results: dict[str, dict[str, dict[str, Any]]], episodes: int = 50) -> list[Path]:

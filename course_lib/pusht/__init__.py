@@ -18,6 +18,7 @@ from course_lib.pusht.constants import (
     SUCCESS_COVERAGE,
     TEST_SEEDS,
     WORLD_SIZE,
+    evaluation_seeds,
 )
 from course_lib.pusht.env import PushTEnv
 from course_lib.pusht.geometry import coverage, coverage_batch, keypoints
@@ -43,6 +44,7 @@ __all__ = [
     "OBS_TYPES",
     "SUCCESS_COVERAGE",
     "TEST_SEEDS",
+    "evaluation_seeds",
     "WORLD_SIZE",
     "EnvBatch",
     "PushTEnv",

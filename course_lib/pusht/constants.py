@@ -133,6 +133,17 @@ RESET_BLOCK_RANGE: tuple[int, int] = (100, 400)
 
 # --- evaluation protocol -----------------------------------------------------------------------
 TEST_SEEDS: range = range(100000, 100050)
+#: Longer evaluations continue the test seeds: n episodes use seeds 100000 .. 100000 + n - 1.
+MAX_EVAL_EPISODES: int = 10_000
+
+
+def evaluation_seeds(n: int) -> range:
+    """The first ``n`` evaluation seeds (the 50 test seeds, then the ones after them)."""
+    if isinstance(n, bool) or not 1 <= int(n) <= MAX_EVAL_EPISODES or int(n) != n:
+        raise ValueError(f"episodes must be an integer in [1, {MAX_EVAL_EPISODES}], got {n!r}")
+    return range(TEST_SEEDS.start, TEST_SEEDS.start + int(n))
+
+
 MAX_STEPS: int = 300
 N_OBS_STEPS: int = 2
 N_ACTION_STEPS: int = 8
