@@ -34,13 +34,14 @@ from IPython.display import HTML, Markdown, display
 
 from course_lib import config, pretrained
 from course_lib.exercises import check
+from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import policy as polplots
 from course_lib.plots import save_figure
 from course_lib.plots.calculus import paper_cld_sampler_variance, solver_variances
 from course_lib.plots.results import table_bars_figure
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import CORRECTED_SDES, PAPER_SDES
-from course_lib.reproduce import CORRECTION_OF, PAPER_TABLE1, SOLVER_LABEL
+from course_lib.reproduce import SOLVER_LABEL
 
 if config.FAST:
     torch.set_num_threads(1)
