@@ -47,24 +47,23 @@ myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
 html_title = "Continuous-time diffusion policies"
-html_static_path = ["_static"]
+html_static_path = ["_static", str(BUILD / "static")]
 html_theme_options = {"show_toc_level": 2, "use_download_button": False}
 html_last_updated_fmt = None
 MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
-html_extra_path = [str(BUILD / "extra")]
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
 mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]}}
 
 
 def _copy_mathjax(app) -> None:
-    """Put the local MathJax under ``<html>/mathjax`` (html_extra_path copies it)."""
+    """Put the local MathJax where ``html_static_path`` copies it to ``_static/mathjax``."""
     import shutil
 
-    target = BUILD / "extra" / "mathjax"
+    target = BUILD / "static" / "mathjax"
     if not target.exists():
         shutil.copytree(MATHJAX_DIR, target)
 
 
 def setup(app):
-    (BUILD / "extra").mkdir(parents=True, exist_ok=True)
+    (BUILD / "static").mkdir(parents=True, exist_ok=True)
     app.connect("builder-inited", _copy_mathjax)

@@ -1,0 +1,118 @@
+"""The built book (``make book``) opened in Chromium: every page loads, internal links and
+images resolve, MathJax has typeset every formula (no raw ``$$`` left), no console errors.
+
+The book is read from ``build/book/html`` (``$COURSE_BOOK_HTML`` elsewhere); when it is missing,
+it is built here in fast mode, as CI does.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlparse
+
+import pytest
+from lab_driver import ARTIFACTS
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK_HTML = Path(os.environ.get("COURSE_BOOK_HTML", ROOT / "build" / "book" / "html"))
+
+#: Text of the page outside code, after typesetting, and every link and image on it.
+_PAGE_FACTS = """() => {
+  const body = document.querySelector('main') || document.body;
+  const clone = body.cloneNode(true);
+  clone.querySelectorAll('pre, code, script, style, .MathJax_Preview').forEach(e => e.remove());
+  return {
+    text: clone.innerText,
+    links: [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href')),
+    brokenImages: [...document.images].filter(i => !i.complete || i.naturalWidth === 0)
+                                      .map(i => i.getAttribute('src').slice(0, 80)),
+    typeset: document.querySelectorAll('.MathJax, .MathJax_Display, mjx-container').length,
+    ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+  };
+}"""
+
+_MATHJAX_DONE = """() => new Promise(resolve => window.MathJax.Hub.Queue(() => resolve(true)))"""
+
+
+@pytest.fixture(scope="module")
+def book() -> Path:
+    """The built book's HTML folder (built in fast mode when missing)."""
+    if not (BOOK_HTML / "index.html").exists():
+        env = {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1"}
+        env.pop("MPLBACKEND", None)
+        subprocess.run(
+            [sys.executable, "-m", "sphinx", "-q", "-b", "html", "book", str(BOOK_HTML)],
+            cwd=ROOT,
+            env=env,
+            check=True,
+        )
+    return BOOK_HTML
+
+
+@pytest.fixture(scope="module")
+def site(book):
+    """The book served over HTTP on a free local port."""
+    handler = functools.partial(QuietHandler, directory=str(book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def _pages(book: Path) -> list[str]:
+    pages = ["index.html"] + sorted(
+        str(p.relative_to(book)) for p in (book / "notebooks").glob("*.html")
+    )
+    return pages
+
+
+def test_the_book_has_every_notebook_in_order(book):
+    names = [Path(p).stem for p in _pages(book)[1:]]
+    expected = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9]*.py"))
+    assert names == expected
+    index = (book / "index.html").read_text()
+    positions = [index.find(f"notebooks/{name}.html") for name in expected]
+    assert -1 not in positions and positions == sorted(positions), "toctree order"
+
+
+def test_every_page_renders_cleanly(page, book, site):
+    problems = []
+    for name in _pages(book):
+        url = urljoin(site, name)
+        response = page.goto(url)
+        assert response is not None and response.ok, f"{name}: {response and response.status}"
+        if page.locator(".math").count():  # Sphinx loads MathJax only on pages with formulas
+            page.wait_for_function("() => window.MathJax && window.MathJax.Hub", timeout=30_000)
+            page.evaluate(_MATHJAX_DONE)
+        facts = page.evaluate(_PAGE_FACTS)
+        if "$$" in facts["text"] or "\\[" in facts["text"]:
+            problems.append(f"{name}: raw math left after typesetting")
+        problems += [f"{name}: image {src} did not load" for src in facts["brokenImages"]]
+        for href in facts["links"]:
+            target = urlparse(urljoin(url, href))
+            if target.netloc != urlparse(site).netloc or target.scheme not in ("http", "https"):
+                continue
+            path = book / unquote(target.path).lstrip("/")
+            if path.is_dir():
+                path = path / "index.html"
+            if not path.exists():
+                problems.append(f"{name}: broken link {href}")
+            elif target.fragment and path == book / name and target.fragment not in facts["ids"]:
+                problems.append(f"{name}: broken anchor {href}")
+        if name in ("index.html", "notebooks/02_vp_sde.html"):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"book_{Path(name).stem}.png"))
+    assert problems == []
+    assert page.console.errors == []
