@@ -24,18 +24,34 @@ project = "Continuous-time diffusion policies: a course companion"
 author = "course_lib contributors"
 extensions = ["myst_nb"]
 root_doc = "index"
-exclude_patterns = [
-    "conf.py",
-    "notebooks/*.ipynb",
-    "notebooks/.ipynb_checkpoints",
-    "_build",
-    "**/.*",
-]
+#: CI builds from notebooks already executed (and saved) by the browser suite: the .ipynb are the
+#: sources then, and only those never run (07 and 09, which have no widgets) are executed.
+FROM_IPYNB = bool(os.environ.get("COURSE_BOOK_FROM_IPYNB"))
+SKIPPED = "notebooks/*.py" if FROM_IPYNB else "notebooks/*.ipynb"
+exclude_patterns = ["conf.py", SKIPPED, "notebooks/.ipynb_checkpoints", "_build", "**/.*"]
 suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # The notebooks are jupytext percent files.
 nb_custom_formats = {".py": ["jupytext.reads", {"fmt": "py:percent"}]}
-nb_execution_mode = os.environ.get("COURSE_BOOK_EXECUTE", "cache")
+nb_execution_mode = os.environ.get("COURSE_BOOK_EXECUTE", "force" if FROM_IPYNB else "cache")
+
+
+def _executed_notebooks(folder: Path) -> list[str]:
+    """Names of the notebooks in ``folder`` that already hold an executed cell."""
+    import nbformat
+
+    return [
+        path.name
+        for path in sorted(folder.glob("*.ipynb"))
+        if any(
+            cell.get("execution_count")
+            for cell in nbformat.read(path, as_version=4).cells
+            if cell.cell_type == "code"
+        )
+    ]
+
+
+nb_execution_excludepatterns = _executed_notebooks(BOOK / "notebooks") if FROM_IPYNB else []
 nb_execution_cache_path = str(BUILD / f"cache-{MODE}")
 nb_execution_timeout = 600 if config.FAST else 7200
 nb_execution_raise_on_error = True

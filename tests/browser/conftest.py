@@ -204,6 +204,13 @@ class ConsoleLog:
         )
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    """The book is built from the notebooks the lab tests executed: its tests run last (after
+    any shuffling)."""
+    items.sort(key=lambda item: "test_the_built_book" in item.nodeid)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     report = yield

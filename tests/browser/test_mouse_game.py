@@ -34,8 +34,9 @@ def _game_notebook(lab) -> str:
         "display_name": "Python 3",
         "language": "python",
     }
-    nbformat.write(nb, lab.root / "notebooks" / "game.ipynb")
-    return "game.ipynb"
+    (lab.root / "scratch").mkdir(exist_ok=True)
+    nbformat.write(nb, lab.root / "scratch" / "game.ipynb")
+    return "../scratch/game.ipynb"
 
 
 def _click(page, label: str) -> None:
@@ -65,7 +66,7 @@ def test_one_episode_with_the_mouse(page, lab):
     status = page.locator(".course-push-status").inner_text()
     assert "coverage" in status, status
     _click(page, "save episode")
-    store = lab.root / "notebooks" / "my_episodes.zarr"
+    store = lab.root / "scratch" / "my_episodes.zarr"
     deadline = time.monotonic() + 30
     while not store.exists() and time.monotonic() < deadline:
         page.wait_for_timeout(200)
