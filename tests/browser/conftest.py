@@ -92,6 +92,8 @@ def lab(tmp_path_factory) -> Lab:
     for source in sorted((ROOT / "notebooks").glob("[0-9]*.py")):
         shutil.copy2(source, root / "notebooks" / source.name)
     shutil.copy2(ROOT / "jupytext.toml", root / "jupytext.toml")
+    # Notebooks read the shipped results (figures/*.json, *.csv) and write figures: a copy.
+    shutil.copytree(ROOT / "figures", home / "figures")
     subprocess.run(
         [sys.executable, "-m", "jupytext", "--to", "ipynb", "--quiet"]
         + sorted(str(p) for p in (root / "notebooks").glob("*.py")),
@@ -139,6 +141,7 @@ def lab(tmp_path_factory) -> Lab:
         cwd=root,
     )
     server = Lab(root, port, token, process)
+    server.figures = home / "figures"
     deadline = time.monotonic() + 300  # a loaded 2-core machine starts it slowly
     while True:
         try:

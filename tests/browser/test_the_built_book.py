@@ -56,6 +56,7 @@ def book(lab, tmp_path_factory) -> Path:
     html = source.parent / "html"
     env = {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "COURSE_BOOK_FROM_IPYNB": "1"}
     env["COURSE_BOOK_BUILD"] = str(source.parent / "build")
+    env["COURSE_FIGURES"] = str(lab.figures)  # never the tracked figures/
     env.pop("MPLBACKEND", None)
     subprocess.run(
         [sys.executable, "-m", "sphinx", "-q", "-b", "html", str(source), str(html)],
