@@ -48,8 +48,11 @@ lab: notebooks
 .PHONY: book browser-deps
 ## The executed course as a static site in build/book/html (README as landing page). Notebook
 ## outputs are cached per mode in build/book/, so a rebuild re-executes only changed notebooks.
+## The notebooks read the shipped results from, and write their figures to, a copy of figures/.
 book: setup
-	env -u MPLBACKEND $(BIN)/sphinx-build -q -b html book build/book/html
+	rm -rf build/book/figures && mkdir -p build/book && cp -r figures build/book/figures
+	env -u MPLBACKEND COURSE_FIGURES=$(abspath build/book/figures) \
+	    $(BIN)/sphinx-build -q -b html book build/book/html
 	@echo "the book: build/book/html/index.html"
 
 ## Chromium for the browser suite (tests/browser), from the distribution when it is missing.
