@@ -188,7 +188,7 @@ def check_train_args(args: argparse.Namespace) -> None:
 def check_evaluate_args(args: argparse.Namespace) -> None:
     """Refuse useless GIF flags and bad counts; check every output path is writable."""
     from course_lib.outputs import check_writable_file, ensure_writable_dir
-    from course_lib.pusht import MAX_EVAL_EPISODES
+    from course_lib.pusht.constants import MAX_EVAL_EPISODES
 
     _at_least(args.steps, 1, "--steps", "; omit --steps for the policy's own")
     if not 1 <= args.episodes <= MAX_EVAL_EPISODES:
