@@ -26,8 +26,9 @@ course: notebooks
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 $(NB_IPYNB)
 
-## Every test: lint, the library's tests, then every notebook under nbval in fast mode.
-test: lint pytest nbval
+## Every test: lint, the library's tests, then every notebook under nbval in fast mode
+## (solution notebooks, then the student notebooks of make exercises).
+test: lint pytest nbval nbval-exercises
 
 lint: setup
 	$(BIN)/ruff check course_lib tests notebooks benchmarks
@@ -40,7 +41,16 @@ notebooks: setup
 	$(BIN)/jupytext --to ipynb --quiet $(NB_SRC)
 
 nbval: notebooks
-	COURSE_FAST=1 $(BIN)/pytest -q --nbval-lax -p no:randomly $(NB_IPYNB)
+	COURSE_FAST=1 COURSE_EXERCISES_STRICT=1 $(BIN)/pytest -q --nbval-lax -p no:randomly $(NB_IPYNB)
+
+.PHONY: exercises nbval-exercises
+## Student notebooks in exercises/: each tagged solution cell replaced by a stub (README, Exercises).
+exercises: setup
+	$(BIN)/python -m course_lib.exercises.generate --out exercises $(NB_SRC)
+
+## The student notebooks run top to bottom; every check reports "not yet".
+nbval-exercises: exercises
+	COURSE_FAST=1 $(BIN)/pytest -q --nbval-lax -p no:randomly exercises/*.ipynb
 
 lab: notebooks
 	$(BIN)/jupyter lab notebooks/
@@ -69,4 +79,4 @@ bench: setup
 	$(BIN)/python -m course_lib bench
 
 clean:
-	rm -rf $(VENV) notebooks/*.ipynb .pytest_cache .ruff_cache
+	rm -rf $(VENV) notebooks/*.ipynb exercises .pytest_cache .ruff_cache
