@@ -228,7 +228,7 @@ def page(browser, request):
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     renice_descendants()
-    page.set_default_timeout(60_000)
+    page.set_default_timeout(120_000)
     page.console = ConsoleLog(page)
     yield page
     report = getattr(request.node, "report_call", None)

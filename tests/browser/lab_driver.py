@@ -81,10 +81,11 @@ class Action:
 
 
 def open_notebook(page, lab, name: str) -> None:
-    """Open ``notebooks/<name>`` and wait for its kernel."""
-    page.goto(lab.url(f"lab/tree/notebooks/{name}"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
-    wait_for(page, lambda s: s and s["status"] == "idle", timeout=90)
+    """Open ``notebooks/<name>`` alone (``reset``: no tabs restored from an earlier page) and wait
+    for its kernel. The generous timeouts are for a loaded machine."""
+    page.goto(lab.url(f"lab/tree/notebooks/{name}?reset"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=300_000)
+    wait_for(page, lambda s: s and s["status"] == "idle", timeout=300)
 
 
 def wait_for(page, condition, timeout: float, script: str = _NOTEBOOK_STATE, arg=None):
