@@ -122,3 +122,12 @@ def test_float_readouts_tell_neighbouring_steps_apart(builder):
             a = control.value
             b = a + control.step
             assert f"{a:.{decimals}f}" != f"{b:.{decimals}f}", (builder.__name__, name)
+
+
+def test_a_widget_without_a_kernel_shows_its_current_figure():
+    """The book and other static pages get the figure as an embedded PNG beside the live widget."""
+    bundle = calculus.ou_widget()._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle
+    html = bundle["text/html"]
+    assert html.startswith('<figure class="course-widget-static">')
+    assert "data:image/png;base64," in html and "Ornstein-Uhlenbeck" in html
