@@ -42,12 +42,13 @@ _MATHJAX_DONE = """() => new Promise(resolve => window.MathJax.Hub.Queue(() => r
 
 
 @pytest.fixture(scope="module")
-def book(lab, tmp_path_factory) -> Path:
+def book(request, tmp_path_factory) -> Path:
     """The built book's HTML folder. When it is missing (CI), it is built in fast mode from the
     notebooks the lab tests executed and saved (this module runs last); only the notebooks it did
     not run are executed."""
     if (BOOK_HTML / "index.html").exists():
         return BOOK_HTML
+    lab = request.getfixturevalue("lab")
     source = tmp_path_factory.mktemp("book-src")
     for name in ("conf.py", "index.md"):
         shutil.copy2(ROOT / "book" / name, source / name)
