@@ -35,10 +35,11 @@ def cache_dir() -> Path:
 
 
 def figures_output_dir() -> Path:
-    """Where notebooks save figures: ``FIGURES_DIR`` in full mode; in fast mode
-    ``$COURSE_FAST_FIGURES`` or ``cache_dir() / "figures-fast"``, so that fast runs (``make test``)
-    never overwrite the tracked full-mode figures."""
-    if not FAST:
+    """Where notebooks save figures: ``FIGURES_DIR`` in full mode or when ``$COURSE_FIGURES`` names
+    it (a copy, as the book build makes); otherwise in fast mode ``$COURSE_FAST_FIGURES`` or
+    ``cache_dir() / "figures-fast"``, so fast runs (``make test``) never overwrite the tracked
+    full-mode figures."""
+    if not FAST or os.environ.get("COURSE_FIGURES"):
         return FIGURES_DIR
     explicit = os.environ.get("COURSE_FAST_FIGURES")
     return Path(explicit) if explicit else cache_dir() / "figures-fast"

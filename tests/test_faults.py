@@ -344,6 +344,7 @@ def test_fast_mode_figures_go_to_a_cache_and_only_full_mode_writes_figures(
     monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "figures")
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("COURSE_FAST_FIGURES", raising=False)
+    monkeypatch.delenv("COURSE_FIGURES", raising=False)
     fig = plt.figure()
     try:
         path = save_figure(fig, "probe.png")
@@ -354,6 +355,15 @@ def test_fast_mode_figures_go_to_a_cache_and_only_full_mode_writes_figures(
     assert tracked.exists() is (not fast)
     if fast:
         assert path == tmp_path / "cache" / "figures-fast" / "probe.png"
+
+
+def test_an_explicit_figures_folder_is_written_in_fast_mode_too(tmp_path, monkeypatch):
+    from course_lib import config
+
+    monkeypatch.setattr(config, "FAST", True)
+    monkeypatch.setattr(config, "FIGURES_DIR", tmp_path / "copy")
+    monkeypatch.setenv("COURSE_FIGURES", str(tmp_path / "copy"))
+    assert config.figures_output_dir() == tmp_path / "copy"
 
 
 def test_notebooks_save_figures_only_through_save_figure():
