@@ -70,6 +70,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ..."
     )
+    p.add_argument(
+        "--nproc",
+        type=int,
+        default=None,
+        help="data-parallel processes on this node, started through torchrun (one per GPU with "
+        "--device auto; gloo on CPU): torchrun --nproc-per-node N -m course_lib train ...",
+    )
     _add_threads(p)
     p.add_argument("--run-dir", type=Path, default=None, help="default: runs/<sde>-<obs>")
     p.add_argument(
@@ -173,6 +180,12 @@ def check_train_args(args: argparse.Namespace) -> None:
         if not args.minutes > 0:
             raise UsageError(f"--minutes must be positive, got {args.minutes:g}")
     _at_least(args.batch_size, 1, "--batch-size")
+    _at_least(args.nproc, 1, "--nproc")
+    if args.nproc is not None:
+        from course_lib.distributed import launched_ranks
+
+        if launched_ranks() is not None:
+            raise UsageError("--nproc under torchrun: torchrun starts the processes; drop --nproc")
     _at_least(args.horizon, 1, "--horizon")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr:g}")
@@ -221,10 +234,47 @@ def check_bench_args(args: argparse.Namespace) -> None:
         raise UsageError(f"--seconds must be positive, got {args.seconds:g}")
 
 
+def without_flag(argv: list[str], flag: str) -> list[str]:
+    """``argv`` less ``flag VALUE`` and ``flag=VALUE``."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == flag:
+            skip = True
+        elif not item.startswith(flag + "="):
+            kept.append(item)
+    return kept
+
+
+def _launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """Run this train command again as ``torchrun --standalone --nproc-per-node N`` (one node, a
+    free port) and wait for it; Ctrl-C reaches torchrun and its ranks too, SIGTERM is passed on."""
+    import signal
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", str(nproc), "-m", "course_lib", *without_flag(argv, "--nproc")]
+    proc = subprocess.Popen(command)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # the ranks finish their step and save; wait for them
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from course_lib.distributed import launched_ranks
     from course_lib.outputs import ensure_writable_dir
     from course_lib.recipes import course_recipe
     from course_lib.train import train
+
+    if args.nproc is not None:
+        return _launch_torchrun(args.nproc, args.argv)
 
     policy_cfg, train_cfg = course_recipe(args.sde, steps=args.steps, minutes=args.minutes)
     policy_changes = {
@@ -262,6 +312,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         metadata={"command": command},
     )
     last = result.history[-1] if result.history else {}
+    if (launched_ranks() or (0,))[0] != 0:
+        return 0  # rank 0 reports
     print(
         json.dumps({"run_dir": str(run_dir), "seconds": round(result.seconds, 1), **last}, indent=2)
     )
@@ -333,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             "--debug", action="store_true", default=argparse.SUPPRESS, help="show tracebacks"
         )
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         return _run(parser, args)
     except USER_ERRORS as exc:

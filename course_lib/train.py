@@ -15,6 +15,11 @@ Wall-clock budgets (``TrainConfig.minutes``): the throughput is measured for a f
 throw-away copy of the model, the step count is fixed from it, and warm-up, cosine decay,
 validation and checkpoint intervals follow from that count. The fitted count is recorded, so
 ``steps=<fitted>`` without a budget reproduces the run exactly.
+
+Under ``torchrun`` (``course_lib.distributed``) every rank draws the same global batch, times and
+noise from the same seeded generator and trains on its own equal shard through
+DistributedDataParallel, so the run equals a one-process run with the same batch and seed up to
+rounding; rank 0 alone holds the lock, logs, validates, keeps the EMA and writes the run directory.
 """
 
 from __future__ import annotations
@@ -36,10 +41,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
-from course_lib import config
+from course_lib import distributed
 from course_lib.data import (
     MinMaxNormalizer,
     center_crop,
@@ -160,19 +166,67 @@ class _Batches:
         return self.obs.shape[0]
 
     def get(
-        self, idx: torch.Tensor, generator: torch.Generator | None, train: bool
+        self,
+        idx: torch.Tensor,
+        generator: torch.Generator | None,
+        train: bool,
+        rows: slice | None = None,
     ) -> tuple[dict, torch.Tensor]:
-        idx_dev = idx.to(self.device)
-        obs = {"obs": self.obs[idx_dev]}
+        """Observations of windows ``idx[rows]`` and the actions of all windows ``idx``.
+
+        The random crops are drawn for the whole batch (the generator advances as in a single
+        process) and cut from uint8 frames; only the kept rows are converted to float, on the
+        device (a quarter of the bytes to copy), through pinned memory on CUDA.
+        """
+        rows = rows or slice(None)
+        obs = {"obs": self.obs[idx[rows].to(self.device)]}
         if self.images is not None:
             frames = self.images[self.frame_index[idx]]  # (B, n_obs, H, W, 3) uint8
-            frames = frames.permute(0, 1, 4, 2, 3).float() / 255.0
             if train:
-                frames = random_crop(frames, 84, generator=generator)
+                frames = random_crop(frames, 84, generator=generator, layout="hwc")
             else:
-                frames = center_crop(frames, 84)
-            obs["images"] = frames.to(self.device)
-        return obs, self.action[idx_dev]
+                frames = center_crop(frames, 84, layout="hwc")
+            frames = frames[rows]
+            if self.device.type == "cuda":
+                frames = frames.pin_memory().to(self.device, non_blocking=True)
+            frames = frames.to(self.device).permute(0, 1, 4, 2, 3).contiguous()
+            obs["images"] = frames.float() / 255.0
+        return obs, self.action[idx.to(self.device)]
+
+
+class _ShardLoss(torch.nn.Module):
+    """Mean training loss of ``policy`` on the rows ``rows`` of a global batch (all rows: None).
+
+    The SDE draws the times and noise of the whole global batch from the shared generator, so each
+    rank consumes the random numbers a single process would; the network runs on the kept rows
+    only (the others get a constant zero output, and their per-sample losses are dropped). The
+    per-sample losses are independent (no batch statistics: the image encoder uses GroupNorm), so
+    the kept rows' losses equal the single-process ones. As a module, DistributedDataParallel can
+    wrap it: the gradient of each shard mean, averaged over equal shards, is that of the global mean.
+    """
+
+    def __init__(self, policy: DiffusionPolicy, rows: slice | None):
+        super().__init__()
+        self.policy = policy
+        self.rows = rows
+
+    def forward(
+        self, obs: dict[str, torch.Tensor], actions: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        if self.rows is None:
+            return self.policy.loss(obs, actions, generator=generator)
+        rows, batch = self.rows, actions.shape[0]
+        cond = self.policy.encode(obs)
+
+        def net_on_rows(x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+            if c_noise.dim() and c_noise.shape[0] == batch:
+                c_noise = c_noise[rows]
+            out = self.policy.decoder(x_in[rows], c_noise, cond)
+            before = out.new_zeros((rows.start, *out.shape[1:]))
+            after = out.new_zeros((batch - rows.stop, *out.shape[1:]))
+            return torch.cat([before, out, after])
+
+        return self.policy.sde.loss(net_on_rows, actions, generator=generator)[rows].mean()
 
 
 class _StopRequest:
@@ -209,10 +263,13 @@ class _Run:
         run_dir: Path,
         demos,
         metadata: dict[str, Any] | None,
+        group: distributed.Group,
     ):
         self.run_dir = run_dir
         self.ckpt_path = run_dir / "checkpoint.pt"
-        self.device = config.device(train_cfg.device)
+        self.group = group
+        self.rows = group.shard(train_cfg.batch_size)
+        self.device = group.device
         self.cfg = train_cfg
         demos = demos if demos is not None else load_pusht()
         train_ids, val_ids = split_episodes(
@@ -228,20 +285,29 @@ class _Run:
         val_windows = make_windows(demos, val_ids, **kw) if len(val_ids) else None
         obs_norm = MinMaxNormalizer.fit(train_windows.obs)
         act_norm = MinMaxNormalizer.fit(train_windows.action)
-        images = (
-            torch.from_numpy(render_dataset_images(demos, size=96)) if policy_cfg.is_image else None
-        )
+        images = _shared_images(demos, group) if policy_cfg.is_image else None
         torch.manual_seed(train_cfg.seed)
         self.policy = DiffusionPolicy(policy_cfg, obs_norm, act_norm, metadata=metadata).to(
             self.device
         )
-        self.ema = AveragedModel(
-            self.policy,
-            avg_fn=lambda avg, cur, n: (
-                avg + (cur - avg) * (1.0 - ema_decay_at(int(n), train_cfg.ema_decay))
-            ),
-            use_buffers=True,
+        self.ema = (  # rank 0 alone keeps the EMA (the policy it ships)
+            AveragedModel(
+                self.policy,
+                avg_fn=lambda avg, cur, n: (
+                    avg + (cur - avg) * (1.0 - ema_decay_at(int(n), train_cfg.ema_decay))
+                ),
+                use_buffers=True,
+            )
+            if group.is_main
+            else None
         )
+        self.model: torch.nn.Module = _ShardLoss(self.policy, self.rows)
+        if group.is_distributed:
+            self.model = DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False,  # every rank builds the same buffers from the same data
+            )
         self.opt = torch.optim.AdamW(
             self.policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
         )
@@ -274,49 +340,62 @@ class _Run:
 
     def optimisation_step(
         self,
-        policy: DiffusionPolicy,
+        model: torch.nn.Module,
         opt: torch.optim.Optimizer,
         gen: torch.Generator,
+        group: distributed.Group,
     ) -> torch.Tensor:
-        """Draw a batch, take one AdamW step on ``policy``; returns the (detached) loss."""
-        policy.train()
+        """Draw a global batch, take one AdamW step on ``model`` (a ``_ShardLoss``, DDP-wrapped
+        when distributed); returns the (detached) loss of the global batch, the same on all ranks.
+
+        The loss is averaged over the ranks before the backward pass, so that all of them skip a
+        non-finite step together (a rank alone in a gradient all-reduce would wait forever).
+        """
+        model.train()
         idx = torch.randint(len(self.train_batches), (self.cfg.batch_size,), generator=gen)
-        obs, actions = self.train_batches.get(idx, gen, train=True)
+        obs, actions = self.train_batches.get(idx, gen, train=True, rows=self.rows)
         with self.autocast():
-            loss = policy.loss(obs, actions, generator=_device_generator(gen, self.device))
-        if not torch.isfinite(loss):
-            return loss.detach()
+            loss = model(obs, actions, _device_generator(gen, self.device))
+        global_loss = group.mean(loss.detach())
+        if not torch.isfinite(global_loss):
+            return global_loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(policy.parameters(), self.cfg.max_grad_norm)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
         opt.step()
-        return loss.detach()
+        return global_loss
 
     # ------------------------------------------------------------------ budget
     def measure_throughput(self, seconds: float) -> float:
         """Samples/s of optimisation steps on throw-away copies of model and optimiser.
 
         Two warm-up steps, then steps until ``seconds`` have passed (at least three); the run's own
-        weights, optimiser and random state are left untouched.
+        weights, optimiser and random state are left untouched. Under torchrun every rank measures
+        its shard at once, without communication (each stops when its own time is up), so the
+        figure leaves out the gradient all-reduce.
         """
         policy = copy.deepcopy(self.policy)
+        model = _ShardLoss(policy, self.rows)
         opt = torch.optim.AdamW(policy.parameters(), lr=self.cfg.lr)
         gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         ema = copy.deepcopy(self.ema)
+        alone = distributed.Group(device=self.device)
         for _ in range(2):
-            self.optimisation_step(policy, opt, gen)
+            self.optimisation_step(model, opt, gen, alone)
         n, start = 0, time.perf_counter()
         while n < 3 or time.perf_counter() - start < seconds:
-            self.optimisation_step(policy, opt, gen)
-            ema.update_parameters(policy)
+            self.optimisation_step(model, opt, gen, alone)
+            if ema is not None:
+                ema.update_parameters(policy)
             n += 1
         return n * self.cfg.batch_size / (time.perf_counter() - start)
 
     # ------------------------------------------------------------------ persistence
     def load(self, state: dict[str, Any]) -> None:
         self.policy.load_state_dict(state["model"])
-        self.ema.load_state_dict(state["ema"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.opt.load_state_dict(state["optimizer"])
         self.sched.load_state_dict(state["scheduler"])
         self.gen.set_state(state["generator"])
@@ -328,6 +407,9 @@ class _Run:
         self.running = None if running is None or math.isnan(running) else float(running)
 
     def save(self) -> None:
+        """Write the checkpoint and ``loss.csv`` (rank 0; the other ranks hold the same weights)."""
+        if not self.group.is_main:
+            return
         ema_policy: DiffusionPolicy = self.ema.module
         ema_policy.metadata = self.policy.metadata
         atomic_torch_save(
@@ -411,31 +493,73 @@ def train(
     ``on_step(step, loss)`` is called after every optimisation step and ``on_record(row)`` after
     every validation row (live curves in notebooks, the kill-and-resume tests). Ctrl-C and SIGTERM
     finish the step in flight, save a checkpoint, then raise ``KeyboardInterrupt``.
+
+    Under torchrun (RANK/WORLD_SIZE in the environment) every rank calls this with the same
+    arguments; each returns the same EMA policy and history. ``on_step`` runs on every rank,
+    ``on_record`` on rank 0.
     """
     t_call = time.perf_counter()
-    run_dir = _prepare_run_dir(Path(run_dir))
-    if train_cfg.num_threads:
-        torch.set_num_threads(train_cfg.num_threads)
-    with RunLock(run_dir):
-        _clean_leftovers(run_dir, fresh=not resume)
-        run = _Run(policy_cfg, train_cfg, run_dir, demos, metadata)
-        budget: dict[str, float] = {}
-        if resume and run.ckpt_path.exists():
-            state = read_checkpoint(run.ckpt_path)
-            saved = _saved_train_config(state, run.ckpt_path)
-            cfg = _check_resume(
-                json.loads(state["policy"]["config"]), saved, policy_cfg, train_cfg, run_dir
-            )
-            run.fix_schedule(cfg)
-            run.load(state)
-            budget = run.policy.metadata.get("budget", {})
-        else:
-            cfg = train_cfg
-            if train_cfg.minutes is not None:
-                cfg, budget = _fit_to_budget(run, train_cfg, t_call)
-                run.policy.metadata["budget"] = budget
-            run.fix_schedule(cfg.resolved())
-        return _loop(run, progress, on_step, on_record, budget)
+    with distributed.session(train_cfg.device) as group:
+        run_dir = Path(run_dir)
+        if group.is_main:
+            _prepare_run_dir(run_dir)
+        if train_cfg.num_threads:
+            torch.set_num_threads(train_cfg.num_threads)
+        with RunLock(run_dir) if group.is_main else nullcontext():
+            if group.is_main:
+                _clean_leftovers(run_dir, fresh=not resume)
+            run = _Run(policy_cfg, train_cfg, run_dir, demos, metadata, group)
+            budget = _start(run, policy_cfg, train_cfg, resume, t_call)
+            return _loop(run, progress and group.is_main, on_step, on_record, budget)
+
+
+def _start(
+    run: _Run, policy_cfg: PolicyConfig, train_cfg: TrainConfig, resume: bool, t_call: float
+) -> dict[str, float]:
+    """Resume from the checkpoint or start afresh (fitting ``steps`` to a budget); returns the budget.
+
+    Rank 0 reads the checkpoint and decides; the other ranks get its decision and state (less the
+    EMA, which only rank 0 keeps), so the run directory need not be visible to them.
+    """
+    group = run.group
+    plan = None
+    if group.is_main and resume and run.ckpt_path.exists():
+        state = read_checkpoint(run.ckpt_path)
+        saved = _saved_train_config(state, run.ckpt_path)
+        cfg = _check_resume(
+            json.loads(state["policy"]["config"]), saved, policy_cfg, train_cfg, run.run_dir
+        )
+        plan = (cfg, state)
+    if group.is_distributed:
+        shared = group.broadcast(
+            None if plan is None else (plan[0], {k: v for k, v in plan[1].items() if k != "ema"})
+        )
+        plan = plan if group.is_main else shared
+    if plan is not None:
+        cfg, state = plan
+        run.fix_schedule(cfg)
+        run.load(state)
+        return run.policy.metadata.get("budget", {})
+    cfg, budget = train_cfg, {}
+    if train_cfg.minutes is not None:
+        cfg, budget = group.broadcast(_fit_to_budget(run, train_cfg, t_call))
+        run.policy.metadata["budget"] = budget
+    run.fix_schedule(cfg.resolved())
+    return budget
+
+
+def _shared_images(demos, group: distributed.Group) -> torch.Tensor:
+    """The frames rendered at 96 px, memory-mapped from the image cache.
+
+    Rank 0 renders the cache when it is missing while the other ranks wait, then each maps the
+    same file: the operating system keeps one copy of its pages for all ranks.
+    """
+    if not group.is_main:
+        group.barrier()
+    images = render_dataset_images(demos, size=96, progress=group.is_main)
+    if group.is_main:
+        group.barrier()
+    return torch.from_numpy(images)
 
 
 def _fit_to_budget(
@@ -482,12 +606,13 @@ def _loop(
         dynamic_ncols=True,
     )
     last_good = run.step
+    main = run.group.is_main
     t_start = time.perf_counter() - run.elapsed
     t_window, n_window = time.perf_counter(), 0
     try:
         with _StopRequest() as stop:
             while run.step < cfg.steps:
-                loss = run.optimisation_step(run.policy, run.opt, run.gen)
+                loss = run.optimisation_step(run.model, run.opt, run.gen, run.group)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingDiverged(
@@ -496,13 +621,14 @@ def _loop(
                         "the data."
                     )
                 run.sched.step()
-                run.ema.update_parameters(run.policy)
+                if run.ema is not None:
+                    run.ema.update_parameters(run.policy)
                 run.step += 1
                 n_window += cfg.batch_size
                 run.running = value if run.running is None else 0.98 * run.running + 0.02 * value
                 now = time.perf_counter()
                 run.elapsed = now - t_start
-                if run.step % cfg.val_every == 0 or run.step == cfg.steps:
+                if main and (run.step % cfg.val_every == 0 or run.step == cfg.steps):
                     record = {
                         "step": run.step,
                         "train_loss": run.running,
@@ -520,35 +646,52 @@ def _loop(
                     )
                     if on_record is not None:
                         on_record(record)
-                if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps or stop.signum:
+                if run.step % cfg.ckpt_every == 0 or run.step == cfg.steps:
                     run.save()
                     last_good = run.step
                 bar.update(1)
                 if on_step is not None:
                     on_step(run.step, value)
-                if stop.signum is not None:
-                    raise KeyboardInterrupt(f"signal {stop.signum}")
+                if run.group.any(stop.signum is not None):  # all ranks stop after the same step
+                    raise KeyboardInterrupt(f"signal {stop.signum or 'on another rank'}")
     except KeyboardInterrupt:
         if run.step > last_good:
             run.elapsed = time.perf_counter() - t_start
             run.save()
         bar.close()
-        print(
-            f"\ninterrupted at step {run.step}; checkpoint saved to {run.ckpt_path}",
-            file=sys.stderr,
-        )
+        if main:
+            print(
+                f"\ninterrupted at step {run.step}; checkpoint saved to {run.ckpt_path}",
+                file=sys.stderr,
+            )
         raise
     bar.close()
     run.elapsed = time.perf_counter() - t_start
-    final: DiffusionPolicy = run.ema.module.eval()
-    final.metadata = {
-        **run.policy.metadata,
-        "train_config": dataclasses.asdict(cfg),
-        "train_seconds": round(run.elapsed, 1),
-        "steps": run.step,
-    }
-    final.save(run.run_dir / "policy.pt")
-    _write_csv(run.history, run.run_dir / "loss.csv")
+    return _finish(run, cfg)
+
+
+def _finish(run: _Run, cfg: TrainConfig) -> TrainResult:
+    """Rank 0 writes ``policy.pt`` (the EMA policy) and ``loss.csv``; every rank returns them."""
+    final: DiffusionPolicy
+    if run.group.is_main:
+        final = run.ema.module.eval()
+        final.metadata = {
+            **run.policy.metadata,
+            "train_config": dataclasses.asdict(cfg),
+            "train_seconds": round(run.elapsed, 1),
+            "steps": run.step,
+            "processes": run.group.world_size,
+        }
+        final.save(run.run_dir / "policy.pt")
+        _write_csv(run.history, run.run_dir / "loss.csv")
+    if run.group.is_distributed:  # also the barrier: no rank returns before policy.pt exists
+        shared = run.group.broadcast(
+            (final.state_dict(), final.metadata, run.history) if run.group.is_main else None
+        )
+        if not run.group.is_main:
+            final = copy.deepcopy(run.policy).eval()
+            final.load_state_dict(shared[0])
+            final.metadata, run.history = shared[1], shared[2]
     return TrainResult(final, run.history, run.run_dir, run.elapsed)
 
 
