@@ -306,7 +306,7 @@ class _Run:
             self.model = DistributedDataParallel(
                 self.model,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                broadcast_buffers=False,  # every rank builds the same buffers from the same data
+                forward_sync_buffers=False,  # every rank builds the same buffers
             )
         self.opt = torch.optim.AdamW(
             self.policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
