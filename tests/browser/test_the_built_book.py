@@ -38,7 +38,9 @@ _PAGE_FACTS = """() => {
   };
 }"""
 
-_MATHJAX_DONE = """() => new Promise(resolve => window.MathJax.Hub.Queue(() => resolve(true)))"""
+#: Resolves once MathJax has typeset the page (its startup "End" hook, then an empty queue).
+_MATHJAX_DONE = """() => new Promise(resolve => window.MathJax.Hub.Register.StartupHook(
+  'End', () => window.MathJax.Hub.Queue(() => resolve(true))))"""
 
 
 @pytest.fixture(scope="module")
