@@ -9,7 +9,7 @@ export COURSE_LIB_DATA ?= $(abspath ../shared/data/pusht/pusht_cchi_v7_replay_lo
 export SDL_VIDEODRIVER := dummy
 export MPLBACKEND := Agg
 
-.PHONY: setup course test lint pytest nbval notebooks lab reproduce bench clean
+.PHONY: setup course test lint pytest nbval notebooks lab reproduce bench time-to-score clean
 
 setup: $(STAMP)
 
@@ -77,6 +77,10 @@ reproduce: setup
 
 bench: setup
 	$(BIN)/python -m course_lib bench
+
+## Train vp, ve-edm and cld-hsm for 2.5, 5 and 10 minutes each and evaluate (about an hour; run alone).
+time-to-score: setup
+	$(BIN)/python benchmarks/time_to_score.py
 
 clean:
 	rm -rf $(VENV) notebooks/*.ipynb exercises .pytest_cache .ruff_cache
