@@ -34,8 +34,13 @@ lint: setup
 	$(BIN)/ruff check course_lib tests notebooks benchmarks
 	$(BIN)/ruff format --check course_lib tests notebooks benchmarks
 
-pytest: setup browser-deps
-	COURSE_FAST=1 $(BIN)/pytest -q tests
+pytest: setup
+	COURSE_FAST=1 $(BIN)/pytest -q tests --ignore=tests/browser
+
+## The real-browser suite (JupyterLab + headless Chromium): not yet part of make test, because it
+## has not passed end to end on a 2-core machine in CI's time (issue 15).
+browser-test: setup browser-deps notebooks
+	COURSE_FAST=1 $(BIN)/pytest -q -p no:randomly tests/browser
 
 notebooks: setup
 	$(BIN)/jupytext --to ipynb --quiet $(NB_SRC)
@@ -55,7 +60,7 @@ nbval-exercises: exercises
 lab: notebooks
 	$(BIN)/jupyter lab notebooks/
 
-.PHONY: book browser-deps
+.PHONY: book browser-deps browser-test
 ## The executed course as a static site in build/book/html (README as landing page). Notebook
 ## outputs are cached per mode in build/book/, so a rebuild re-executes only changed notebooks.
 ## The notebooks read the shipped results from, and write their figures to, a copy of figures/.
