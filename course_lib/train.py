@@ -29,7 +29,6 @@ import csv
 import dataclasses
 import json
 import math
-import os
 import signal
 import sys
 import threading
@@ -55,6 +54,7 @@ from course_lib.data import (
     render_dataset_images,
     split_episodes,
 )
+from course_lib.outputs import ensure_writable_dir
 from course_lib.policy import (
     DiffusionPolicy,
     PolicyConfig,
@@ -502,7 +502,7 @@ def train(
     with distributed.session(train_cfg.device) as group:
         run_dir = Path(run_dir)
         if group.is_main:
-            _prepare_run_dir(run_dir)
+            ensure_writable_dir(run_dir, "run directory")
         if train_cfg.num_threads:
             torch.set_num_threads(train_cfg.num_threads)
         with RunLock(run_dir) if group.is_main else nullcontext():
@@ -693,19 +693,6 @@ def _finish(run: _Run, cfg: TrainConfig) -> TrainResult:
             final.load_state_dict(shared[0])
             final.metadata, run.history = shared[1], shared[2]
     return TrainResult(final, run.history, run.run_dir, run.elapsed)
-
-
-def _prepare_run_dir(run_dir: Path) -> Path:
-    """Create ``run_dir`` or fail now, before any work, with a message that says why."""
-    if run_dir.exists() and not run_dir.is_dir():
-        raise NotADirectoryError(f"run directory {run_dir} exists and is not a directory")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OSError(f"cannot create run directory {run_dir}: {err.strerror or err}") from None
-    if not os.access(run_dir, os.W_OK):
-        raise PermissionError(f"run directory {run_dir} is not writable")
-    return run_dir
 
 
 def _clean_leftovers(run_dir: Path, fresh: bool) -> None:

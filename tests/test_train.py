@@ -309,7 +309,9 @@ def test_a_run_directory_that_is_a_file_is_refused_before_any_work(tmp_path, dem
     target = tmp_path / "run"
     target.write_text("not a directory")
     policy_cfg, train_cfg = _cfgs(steps=2)
-    with pytest.raises(NotADirectoryError, match="not a directory"):
+    from course_lib.outputs import UnwritablePathError
+
+    with pytest.raises(UnwritablePathError, match="is a file, not a directory"):
         train(policy_cfg, train_cfg, target, demos=demos, progress=False)
 
 
