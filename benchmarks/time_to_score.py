@@ -21,7 +21,6 @@ import torch
 
 from course_lib import config
 from course_lib.evaluate import evaluate
-from course_lib.metrics import bootstrap_mean_interval, wilson_interval
 from course_lib.paper import CALIBRATION_TIME_TO_SCORE
 from course_lib.plots.results import time_to_score_figure
 from course_lib.pusht import MAX_STEPS, evaluation_seeds
@@ -53,8 +52,6 @@ def run_cell(
     seeds = evaluation_seeds(episodes)
     metrics = evaluate(trained.policy, seeds, solver, steps, max_steps=max_steps, progress=False)
     eval_seconds = time.perf_counter() - start
-    scores = metrics["episode_scores"]
-    successes = int(sum(metrics["episode_success"]))
     history = trained.history
     result = {
         "sde": sde,
@@ -69,11 +66,11 @@ def run_cell(
         "final_val_loss": history[-1]["val_loss"] if history else float("nan"),
         "solver": solver,
         "solver_steps": steps,
-        "episodes": len(scores),
+        "episodes": metrics["n_episodes"],
         "mean_score": metrics["mean_score"],
-        "score_ci": list(bootstrap_mean_interval(scores)),
+        "score_ci": list(metrics["score_ci"]),
         "success_rate": metrics["success_rate"],
-        "success_ci": list(wilson_interval(successes, len(scores))),
+        "success_ci": list(metrics["success_ci"]),
         "eval_seconds": round(eval_seconds, 1),
     }
     result_path.write_text(json.dumps(result, indent=2))

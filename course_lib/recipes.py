@@ -1,11 +1,12 @@
 """The course recipe: one (PolicyConfig, TrainConfig) per SDE, the single source of these settings.
 
 The recipe follows ../shared/CALIBRATION.md (keypoints + agent position over 2 steps, 16-step chunks
-with 8 executed, AdamW with lr 3e-3 (1e-3 in the calibration), warm-up then cosine decay fitted to the budget, EMA weights,
-batch 256) with the paper's diffusion transformer as decoder, its tokens holding 4 consecutive
-actions (``"course-p4"``: 4 tokens per chunk, 2.9x the training throughput of one token per action
-on 2 CPU threads; ``decoder="course"`` keeps one token per action). The paper's own choices that
-the recipe changes are listed in ``PAPER_DIFFERENCES`` so notebooks can state them.
+with 8 executed, AdamW with lr 3e-3 (1e-3 in the calibration), warm-up then cosine decay fitted
+to the budget, EMA weights, batch 256) with the paper's diffusion transformer as decoder, its
+tokens holding 4 consecutive actions (``"course-p4"``: 4 tokens per chunk, 2.9x the training
+throughput of one token per action on 2 CPU threads; ``decoder="course"`` keeps one token per
+action). The paper's own choices that the recipe changes are listed in ``PAPER_DIFFERENCES`` so
+notebooks can state them.
 """
 
 from __future__ import annotations
