@@ -26,6 +26,7 @@ from course_lib.data import (
     render_dataset_images,
     split_episodes,
 )
+from course_lib.data import store as data_store
 from course_lib.pusht import observe, render_scene
 
 
@@ -60,8 +61,8 @@ def isolated(monkeypatch, tmp_path) -> Path:
     """No data anywhere: empty cache, no $COURSE_LIB_DATA, no shared copy, no network."""
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("COURSE_LIB_DATA", raising=False)
-    monkeypatch.setattr(data, "SHARED_DATA_PATH", tmp_path / "no-shared")
-    monkeypatch.setattr(data, "PUSHT_ARCHIVE_URL", (tmp_path / "no-archive.zip").as_uri())
+    monkeypatch.setattr(data_store, "SHARED_DATA_PATH", tmp_path / "no-shared")
+    monkeypatch.setattr(data_store, "PUSHT_ARCHIVE_URL", (tmp_path / "no-archive.zip").as_uri())
     return tmp_path
 
 
@@ -106,7 +107,7 @@ def test_lookup_order_argument_env_cache_shared(isolated, tiny, demos, monkeypat
     other = write_store(isolated / "other.zarr", demos.subset([3]))
     cached = write_store(data.pusht_cache_dir() / "pusht_cchi_v7_replay.zarr", demos.subset([4]))
     shared = write_store(isolated / "shared.zarr", demos.subset([5]))
-    monkeypatch.setattr(data, "SHARED_DATA_PATH", shared)
+    monkeypatch.setattr(data_store, "SHARED_DATA_PATH", shared)
 
     assert load_pusht().n_frames == demos.subset([4]).n_frames  # cache before the shared copy
     with pytest.MonkeyPatch.context() as mp:
@@ -141,8 +142,8 @@ def test_nothing_found_names_all_three_ways(isolated):
 def test_download_of_a_local_archive_then_cache_hit(isolated, tiny, monkeypatch):
     archive = isolated / "pusht.zip"
     digest = zip_store(write_store(isolated / "src.zarr", tiny), archive)
-    monkeypatch.setattr(data, "PUSHT_ARCHIVE_URL", archive.as_uri())
-    monkeypatch.setattr(data, "PUSHT_ARCHIVE_SHA256", digest)
+    monkeypatch.setattr(data_store, "PUSHT_ARCHIVE_URL", archive.as_uri())
+    monkeypatch.setattr(data_store, "PUSHT_ARCHIVE_SHA256", digest)
     loaded = load_pusht()
     assert same_demos(loaded, tiny)
     assert Path(loaded.source) == data.pusht_cache_dir() / "pusht_cchi_v7_replay.zarr"

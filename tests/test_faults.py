@@ -379,7 +379,7 @@ def test_notebooks_save_figures_only_through_save_figure():
 @pytest.fixture(scope="module")
 def shared_store():
     from course_lib.data import SHARED_DATA_PATH
-    from course_lib.data_integrity import load_manifest
+    from course_lib.data.integrity import load_manifest
 
     store = SHARED_DATA_PATH
     assert store.name in load_manifest(), "the manifest must cover the shared demonstration set"
@@ -528,7 +528,7 @@ def test_a_stale_image_cache_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_LIB_CACHE", str(tmp_path))
     demos = data.load_pusht().subset([0])
     fresh = data.render_dataset_images(demos, size=16, progress=False)
-    path = data._images_cache_path(demos.states, 16)
+    path = data.images._images_cache_path(demos.states, 16)
     for stale in (fresh[:-3], fresh.astype(np.float32), None):
         if stale is None:  # torn: the last bytes never reached the disk
             path.write_bytes(path.read_bytes()[:-100])

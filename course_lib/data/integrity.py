@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 #: SHA-256 of every file of the known demonstration stores, by store name.
-MANIFEST_PATH = Path(__file__).resolve().parent / "data_manifests" / "pusht.json"
+MANIFEST_PATH = Path(__file__).resolve().parent / "manifests" / "pusht.json"
 
 
 class DataIntegrityError(ValueError):
@@ -57,7 +57,7 @@ def write_manifest(stores: list[Path], path: Path = MANIFEST_PATH) -> Path:
     """Record the digests of ``stores`` (a maintainer's step, run once on the pristine data)."""
     payload = {
         "about": "SHA-256 of every file of the known PushT demonstration stores "
-        "(course_lib.data_integrity.verify_manifest checks them on load)",
+        "(course_lib.data.integrity.verify_manifest checks them on load)",
         "stores": {Path(s).name: file_digests(s) for s in stores},
     }
     path.parent.mkdir(parents=True, exist_ok=True)
