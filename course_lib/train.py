@@ -303,11 +303,7 @@ class _Run:
         )
         self.model: torch.nn.Module = _ShardLoss(self.policy, self.rows)
         if group.is_distributed:
-            self.model = DistributedDataParallel(
-                self.model,
-                device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                forward_sync_buffers=False,  # every rank builds the same buffers
-            )
+            self.model = self._ddp(self.model)
         self.opt = torch.optim.AdamW(
             self.policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
         )
@@ -323,6 +319,13 @@ class _Run:
         self.elapsed = 0.0
         self.running: float | None = None
         self.sched: torch.optim.lr_scheduler.LambdaLR | None = None
+
+    def _ddp(self, model: torch.nn.Module) -> DistributedDataParallel:
+        return DistributedDataParallel(
+            model,
+            device_ids=[self.device.index] if self.device.type == "cuda" else None,
+            forward_sync_buffers=False,  # every rank builds the same buffers
+        )
 
     # ------------------------------------------------------------------ schedule
     def fix_schedule(self, cfg: TrainConfig) -> None:
@@ -371,21 +374,23 @@ class _Run:
         """Samples/s of optimisation steps on throw-away copies of model and optimiser.
 
         Two warm-up steps, then steps until ``seconds`` have passed (at least three); the run's own
-        weights, optimiser and random state are left untouched. Under torchrun every rank measures
-        its shard at once, without communication (each stops when its own time is up), so the
-        figure leaves out the gradient all-reduce.
+        weights, optimiser and random state are left untouched. Under torchrun the ranks measure
+        together, as they train: the copy is wrapped in DistributedDataParallel (so the figure
+        includes the gradient all-reduce), and they stop after the same step, as soon as one
+        rank's time is up (a rank alone in an all-reduce would wait forever).
         """
         policy = copy.deepcopy(self.policy)
-        model = _ShardLoss(policy, self.rows)
+        model: torch.nn.Module = _ShardLoss(policy, self.rows)
+        if self.group.is_distributed:
+            model = self._ddp(model)
         opt = torch.optim.AdamW(policy.parameters(), lr=self.cfg.lr)
         gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         ema = copy.deepcopy(self.ema)
-        alone = distributed.Group(device=self.device)
         for _ in range(2):
-            self.optimisation_step(model, opt, gen, alone)
+            self.optimisation_step(model, opt, gen, self.group)
         n, start = 0, time.perf_counter()
-        while n < 3 or time.perf_counter() - start < seconds:
-            self.optimisation_step(model, opt, gen, alone)
+        while not self.group.any(n >= 3 and time.perf_counter() - start >= seconds):
+            self.optimisation_step(model, opt, gen, self.group)
             if ema is not None:
                 ema.update_parameters(policy)
             n += 1
@@ -542,7 +547,7 @@ def _start(
         return run.policy.metadata.get("budget", {})
     cfg, budget = train_cfg, {}
     if train_cfg.minutes is not None:
-        cfg, budget = group.broadcast(_fit_to_budget(run, train_cfg, t_call))
+        cfg, budget = _fit_to_budget(run, train_cfg, t_call)
         run.policy.metadata["budget"] = budget
     run.fix_schedule(cfg.resolved())
     return budget
@@ -573,7 +578,8 @@ def _fit_to_budget(
     budget_s = 60.0 * train_cfg.minutes
     probe_s = min(8.0, 0.05 * budget_s)
     rate = run.measure_throughput(probe_s)
-    left = budget_s - (time.perf_counter() - t_call)
+    # rank 0's figures for all: every rank then fits the same step count (or raises the same error)
+    rate, left = run.group.broadcast((rate, budget_s - (time.perf_counter() - t_call)))
     steps = int(0.97 * rate * left / train_cfg.batch_size)
     if steps < 1:
         raise ValueError(

@@ -4,7 +4,8 @@
 trains the tiny VP policy on 12 demonstrations and writes each rank's per-step losses to
 ``LOSSES.<rank>.json`` (also when interrupted). ``--stop-job-at K`` sends SIGTERM to the torchrun
 agent after step K on rank 0, as a scheduler stopping the job would; ``--fail-at K --fail-rank R``
-makes rank R raise after step K.
+makes rank R raise after step K; ``--minutes M`` trains for a wall-clock budget instead of
+``--steps``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from course_lib.train import TrainConfig, TrainResult, train
 FAILURE = "rank {rank} fails on purpose after step {step}"
 
 
-def configs(steps: int) -> tuple[PolicyConfig, TrainConfig]:
+def configs(steps: int, minutes: float | None = None) -> tuple[PolicyConfig, TrainConfig]:
     """Tiny decoder, global batch 16 (8 per rank with two), checkpoints every 5 steps."""
     policy = PolicyConfig(sde="vp", decoder="tiny")
     train_cfg = TrainConfig(
@@ -38,6 +39,7 @@ def configs(steps: int) -> tuple[PolicyConfig, TrainConfig]:
         val_windows=32,
         device="cpu",
         num_threads=1,
+        minutes=minutes,
     )
     return policy, train_cfg
 
@@ -70,6 +72,7 @@ def run(
     stop_job_at: int | None = None,
     fail_at: int | None = None,
     fail_rank: int = 1,
+    minutes: float | None = None,
 ) -> TrainResult:
     rank = int(os.environ.get("RANK", 0))
 
@@ -80,7 +83,7 @@ def run(
         if step == fail_at and rank == fail_rank:
             raise RuntimeError(FAILURE.format(rank=rank, step=step))
 
-    policy_cfg, train_cfg = configs(steps)
+    policy_cfg, train_cfg = configs(steps, minutes)
     return train(policy_cfg, train_cfg, run_dir, demos=demos(), progress=False, on_step=on_step)
 
 
@@ -92,10 +95,19 @@ def main() -> None:
     parser.add_argument("--stop-job-at", type=int, default=None)
     parser.add_argument("--fail-at", type=int, default=None)
     parser.add_argument("--fail-rank", type=int, default=1)
+    parser.add_argument("--minutes", type=float, default=None)
     args = parser.parse_args()
     losses: dict[int, float] = {}
     try:
-        run(args.run_dir, args.steps, losses, args.stop_job_at, args.fail_at, args.fail_rank)
+        run(
+            args.run_dir,
+            args.steps,
+            losses,
+            args.stop_job_at,
+            args.fail_at,
+            args.fail_rank,
+            args.minutes,
+        )
     finally:
         out = args.losses.with_name(f"{args.losses.name}.{os.environ.get('RANK', 0)}.json")
         out.write_text(json.dumps(losses))

@@ -183,6 +183,21 @@ def test_a_rank_that_raises_stops_the_job_with_its_message(tmp_path):
     assert not (tmp_path / "ddp" / "policy.pt").exists()
 
 
+def test_a_wall_clock_budget_is_fitted_once_and_every_rank_runs_its_steps(tmp_path):
+    """``minutes`` under torchrun: the ranks measure together (the probe includes the gradient
+    all-reduce) and take rank 0's figures, so they all run the same fitted step count (ranks that
+    disagreed would leave one waiting in an all-reduce until the timeout)."""
+    run_dir = tmp_path / "ddp"
+    _check(_worker(run_dir, "--minutes", "0.5"))
+    policy = DiffusionPolicy.load(run_dir / "policy.pt", device="cpu")
+    fitted = policy.metadata["budget"]["fitted_steps"]
+    assert policy.metadata["steps"] == policy.metadata["train_config"]["steps"] == fitted
+    assert policy.metadata["processes"] == 2
+    rank0, rank1 = _losses(run_dir, 0), _losses(run_dir, 1)
+    assert sorted(rank0) == sorted(rank1) == list(range(1, fitted + 1))
+    assert rank0 == rank1
+
+
 def test_the_command_line_trains_under_torchrun_and_its_policy_loads(tmp_path):
     run_dir = tmp_path / "run"
     result = _torchrun(
