@@ -71,16 +71,6 @@ class ObservationRangeWarning(UserWarning):
     """An observation lies far outside the range the policy was trained on."""
 
 
-#: Default sampler per SDE when ``act`` is called without one (shipped models carry their best cell).
-DEFAULT_SAMPLER = {
-    "vp": ("euler", 50),
-    "ve": ("em", 50),
-    "cld": ("euler", 50),
-    "cld-hsm": ("em", 50),
-    "ve-edm": ("heun", 10),
-}
-
-
 @dataclass
 class PolicyConfig:
     """Everything needed to rebuild a policy (saved inside every checkpoint)."""
@@ -97,8 +87,8 @@ class PolicyConfig:
     steps: int | None = None
 
     def __post_init__(self) -> None:
-        if self.sde not in sdes.NAMES:
-            raise ValueError(f"unknown SDE {self.sde!r}; choose one of {list(sdes.NAMES)}")
+        if self.sde not in sdes.names():
+            raise ValueError(f"unknown SDE {self.sde!r}; choose one of {list(sdes.names())}")
         if self.obs_type not in (*OBS_DIMS, "pixels"):
             raise ValueError(
                 f"unknown obs_type {self.obs_type!r}; choose keypoints, state or pixels"
@@ -113,7 +103,7 @@ class PolicyConfig:
             )
         if self.action_kind not in ("absolute", "delta"):
             raise ValueError(f"action_kind must be 'absolute' or 'delta', got {self.action_kind!r}")
-        default_solver, default_steps = DEFAULT_SAMPLER[self.sde]
+        default_solver, default_steps = sdes.sde_class(self.sde).default_sampler
         self.solver = default_solver if self.solver is None else self.solver
         self.steps = default_steps if self.steps is None else self.steps
         self.solver, self.steps = sampler_choice(self, self.solver, self.steps)  # "", 0: errors
@@ -132,10 +122,9 @@ def sampler_choice(cfg: PolicyConfig, solver: str | None, steps: int | None) -> 
     """The (solver, steps) to sample with: ``None`` means the config's own; anything else is
     checked, so ``""``, 0, negative, bool or float steps are a ValueError, not the default."""
     solver = cfg.solver if solver is None else solver
-    if solver not in solvers.SOLVERS[cfg.sde]:
-        raise ValueError(
-            f"unknown solver {solver!r} for {cfg.sde!r}; choose one of {solvers.SOLVERS[cfg.sde]}"
-        )
+    offered = sdes.sde_class(cfg.sde).solvers
+    if solver not in offered:
+        raise ValueError(f"unknown solver {solver!r} for {cfg.sde!r}; choose one of {offered}")
     return solver, check_steps(cfg.steps if steps is None else steps)
 
 

@@ -37,7 +37,6 @@ from course_lib.data import load_pusht, make_windows
 from course_lib.exercises import check
 from course_lib.plots import policy as polplots
 from course_lib.plots import save_figure
-from course_lib.solvers import SOLVERS
 from course_lib.widgets import policy as polwidgets
 
 if config.FAST:
@@ -200,8 +199,8 @@ app
 # %%
 step_counts = (2, 10) if config.FAST else (2, 5, 10, 20, 50, 100)
 rows = []
-for name, policy in models.items():
-    settings = [(solver, n) for solver in SOLVERS[name] for n in step_counts]
+for policy in models.values():
+    settings = [(solver, n) for solver in policy.sde.solvers for n in step_counts]
     rows += polplots.spread_and_latency(
         policy,
         obs_history,

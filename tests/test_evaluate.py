@@ -7,7 +7,7 @@ import pytest
 import torch
 from builders import make_policy
 
-from course_lib import sdes, solvers
+from course_lib import sdes
 from course_lib.data import load_pusht
 from course_lib.evaluate import evaluate, squared_jerk
 from course_lib.policy import PolicyConfig
@@ -72,7 +72,7 @@ def test_squared_jerk_of_a_cubic_is_its_constant_third_difference():
 
 
 @pytest.mark.parametrize(
-    "sde_name,solver", [(name, s) for name in sdes.NAMES for s in solvers.SOLVERS[name]]
+    "sde_name,solver", [(name, s) for name in sdes.NAMES for s in sdes.sde_class(name).solvers]
 )
 def test_evaluation_runs_for_every_sde_and_solver(sde_name, solver):
     policy = make_policy(sde_name).eval()

@@ -22,7 +22,6 @@ from course_lib.evaluate import evaluate  # noqa: E402
 from course_lib.plots import policy as pp  # noqa: E402
 from course_lib.pusht import TEST_SEEDS, coverage  # noqa: E402
 from course_lib.pusht.geometry import reward_from_coverage  # noqa: E402
-from course_lib.solvers import SOLVERS  # noqa: E402
 from course_lib.widgets import CallbackError  # noqa: E402
 from course_lib.widgets import policy as pw  # noqa: E402
 
@@ -94,7 +93,7 @@ def test_controls_follow_the_chosen_sde(demo_frame, policies):
     app.controls["sde"].value = "cld"
     assert app.n_redraws == before + 2, "solver, steps and index follow the SDE in one redraw"
     cfg = policies["cld"].cfg
-    assert tuple(app.controls["solver"].options) == SOLVERS["cld"]
+    assert tuple(app.controls["solver"].options) == policies["cld"].sde.solvers
     assert app.controls["solver"].value == cfg.solver
     assert app.controls["steps"].value == cfg.steps == app.controls["index"].max
     assert app.last_error is None

@@ -11,17 +11,31 @@ from course_lib import sdes, solvers, toy
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-ALL_PAIRS = [(name, solver) for name in sdes.NAMES for solver in solvers.SOLVERS[name]]
+ALL_PAIRS = [(name, s) for name in sdes.NAMES for s in sdes.sde_class(name).solvers]
 
 
-def test_solver_table():
-    assert solvers.SOLVERS == {
+def test_each_sde_record_lists_its_solvers():
+    assert {name: sdes.sde_class(name).solvers for name in sdes.NAMES} == {
         "vp": ("euler", "heun", "em"),
         "ve": ("euler", "heun", "em"),
         "cld": ("euler", "em"),
         "cld-hsm": ("euler", "heun", "em", "sscs"),
         "ve-edm": ("euler", "heun", "em"),
     }
+
+
+def test_the_solver_table_has_one_record_per_solver():
+    assert solvers.solver_names() == ("euler", "heun", "em", "sscs")
+    stochastic = {name for name, s in solvers.SOLVER_TABLE.items() if s.stochastic}
+    assert stochastic == {"em", "sscs"}
+    for solver in solvers.SOLVER_TABLE.values():
+        assert solver.label and solver.color.startswith("#") and solver.marker
+    for name in sdes.NAMES:  # every SDE's solvers have a step in its stepping variable
+        sde = sdes.get(name)
+        for solver in sde.solvers:
+            assert callable(solvers.solver_info(solver).step_for(sde))
+    with pytest.raises(ValueError, match="unknown solver 'rk4'"):
+        solvers.solver_info("rk4")
 
 
 # ---------------------------------------------------------------------- grids
@@ -113,7 +127,7 @@ def test_dtypes_seeds_and_paths(name, solver):
     a32 = solvers.sample(sde, score, (6, 1), generator=gen(1), **kw)
     assert a32.dtype == torch.float32
     assert torch.allclose(a32.double(), a64, atol=1e-4, rtol=1e-4)
-    if solver in ("em", "sscs") or name in ("cld", "cld-hsm"):
+    if solvers.solver_info(solver).stochastic or sde.state_factor == 2:
         assert not torch.equal(solvers.sample(sde, score, (6, 1), generator=gen(2), **kw), a32)
     x, path = solvers.sample(sde, score, (6, 1), generator=gen(1), return_path=True, **kw)
     assert torch.equal(x, a32)

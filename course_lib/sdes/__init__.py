@@ -1,6 +1,7 @@
 """Forward SDEs: drift, diffusion, exact kernels, priors, network parameterisation and losses.
 
-``get(name, **overrides)`` builds one of ``NAMES``:
+``get(name, **overrides)`` builds one of ``names()``; each class carries its record (label, colour,
+solvers, default sampler, stepping variable, see :class:`SDE`), and :func:`register` adds one:
 
 * ``"vp"``      variance preserving, cosine schedule (paper Sec. 2.1) - :mod:`.vp`
 * ``"ve"``      variance exploding, the paper's score parameterisation (Sec. 2.2) - :mod:`.ve`
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 
-from course_lib.sdes.base import SDE, NetFn, TimeLike
+from course_lib.sdes.base import SDE, STEPPINGS, NetFn, TimeLike
 from course_lib.sdes.cld import PaperCLD
 from course_lib.sdes.cld_hsm import CLDHSM
 from course_lib.sdes.kernel import IsotropicKernelSDE
@@ -21,15 +22,63 @@ from course_lib.sdes.ve import VESDE
 from course_lib.sdes.ve_edm import VEEDMSDE
 from course_lib.sdes.vp import VPSDE
 
-NAMES: tuple[str, ...] = ("vp", "ve", "cld", "cld-hsm", "ve-edm")
+#: The registry: name -> SDE class. Adding a process is one module and one entry here (or a call
+#: to :func:`register` from outside the package).
+_REGISTRY: dict[str, type[SDE]] = {}
 
-_CLASSES: dict[str, type[SDE]] = {
-    "vp": VPSDE,
-    "ve": VESDE,
-    "cld": PaperCLD,
-    "cld-hsm": CLDHSM,
-    "ve-edm": VEEDMSDE,
-}
+
+def register(cls: type[SDE]) -> type[SDE]:
+    """Add an SDE class to the registry under ``cls.name`` (usable as a class decorator).
+
+    Its record must be complete: a new name, a ``stepping`` of ``STEPPINGS`` and a default sampler
+    that is one of its ``solvers``.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, SDE)):
+        raise TypeError(f"register takes an SDE subclass, got {cls!r}")
+    if not cls.name or cls.name in _REGISTRY:
+        raise ValueError(f"an SDE needs a new, non-empty name; got {cls.name!r}")
+    if cls.stepping not in STEPPINGS:
+        raise ValueError(f"{cls.name!r}: stepping must be one of {STEPPINGS}, got {cls.stepping!r}")
+    if cls.default_sampler[0] not in cls.solvers:
+        raise ValueError(
+            f"{cls.name!r}: the default solver {cls.default_sampler[0]!r} is not one of its "
+            f"solvers {cls.solvers}"
+        )
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove ``name`` from the registry (extensions and tests that registered it)."""
+    _class_of(name)
+    del _REGISTRY[name]
+
+
+for _cls in (VPSDE, VESDE, PaperCLD, CLDHSM, VEEDMSDE):
+    register(_cls)
+
+#: The processes of the course (the registry as shipped; :func:`names` includes later additions).
+NAMES: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def names() -> tuple[str, ...]:
+    """Every registered SDE name, the course's first."""
+    return tuple(_REGISTRY)
+
+
+def sde_class(name: str) -> type[SDE]:
+    """The registered class of ``name``: its record (label, colour, solvers, default sampler)."""
+    return _class_of(name)
+
+
+def label(name: str) -> str:
+    """Label of ``name`` in tables (its upper-case name when it is not registered)."""
+    return _REGISTRY[name].label if name in _REGISTRY else name.upper()
+
+
+def color(name: str, default: str = "grey") -> str:
+    """Colour of ``name`` in figures (``default`` when it is not registered)."""
+    return _REGISTRY[name].color if name in _REGISTRY else default
 
 
 def overrides_of(name: str) -> tuple[str, ...]:
@@ -39,9 +88,9 @@ def overrides_of(name: str) -> tuple[str, ...]:
 
 
 def _class_of(name: str) -> type[SDE]:
-    if name not in _CLASSES:
-        raise ValueError(f"unknown SDE {name!r}; valid names are {NAMES}")
-    return _CLASSES[name]
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown SDE {name!r}; valid names are {names()}")
+    return _REGISTRY[name]
 
 
 def get(name: str, **overrides: float | str) -> SDE:
@@ -61,10 +110,17 @@ __all__ = [
     "NetFn",
     "PaperCLD",
     "SDE",
+    "STEPPINGS",
     "TimeLike",
     "VEEDMSDE",
     "VESDE",
     "VPSDE",
+    "color",
     "get",
+    "label",
+    "names",
     "overrides_of",
+    "register",
+    "sde_class",
+    "unregister",
 ]

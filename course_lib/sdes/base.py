@@ -82,15 +82,37 @@ def mean_over_data(values: Tensor) -> Tensor:
     return values.reshape(values.shape[0], -1).mean(dim=1)
 
 
+#: The variables a sampler can step in (``SDE.stepping``).
+STEPPINGS = ("t", "sigma", "tau")
+
+
 class SDE(abc.ABC):
     """A forward diffusion ``dX = f(X, t) dt + g(t) dW`` on [0, T] and its network parameterisation.
 
     Subclasses implement the process (``drift``, ``diffusion``, ``prior_sample``), the network
     parameterisation (``network_inputs``, ``score_from_output``, ``output_from_score``) and the
     per-sample training ``loss``. ``state_factor`` is 2 when the state carries a momentum.
+
+    The class attributes below are the process's record: the registry (``sdes.get``), the sampler
+    (``solvers.sample``), the policy and the figures read them; nothing looks at ``name`` to decide
+    what to do.
     """
 
+    #: Registry name (``sdes.get(name)``), label in tables and colour in figures.
     name: str = ""
+    label: str = ""
+    color: str = "grey"
+    #: Solvers (names in ``course_lib.solvers.SOLVER_TABLE``) this process is sampled with, in order.
+    solvers: tuple[str, ...] = ("euler", "heun", "em")
+    #: Why a solver of the table is not offered, for the error message: solver -> reason.
+    solver_notes: dict[str, str] = {}
+    #: ``(solver, steps)`` of a policy that is given no sampler.
+    default_sampler: tuple[str, int] = ("euler", 50)
+    #: The variable the samplers step in: "t" (the reverse SDE or probability-flow ODE of
+    #: ``reverse_drift`` in diffusion time), "sigma" (the same in the noise level sigma, EDM; noise
+    #: level 0 is then a grid point) or "tau" (the paper's CLD generative process, Eqs. 10-11, in
+    #: virtual time tau = T - t; it has no probability-flow ODE).
+    stepping: str = "t"
     state_factor: int = 1
     #: Default time grid of :func:`course_lib.solvers.sample` for this process.
     default_grid: str = "uniform"

@@ -44,6 +44,16 @@ class PaperCLD(IsotropicKernelSDE):
     """The paper's CLD; ``marginal`` and the conversions refer to the position kernel."""
 
     name = "cld"
+    label = "CLD"
+    color = "#2ca02c"
+    solvers = ("euler", "em")
+    solver_notes = {
+        "heun": "Heun is not part of the paper's CLD sampler (Sec. 3.4.2 defines it for VP and VE "
+        "only; Table 1 has no CLD Heun entry)",
+    }
+    default_sampler = ("euler", 50)
+    #: Eqs. 10-11 integrated forward in tau = T - t ("euler" without the noise, "em" with it).
+    stepping = "tau"
     state_factor = 2
 
     def __init__(

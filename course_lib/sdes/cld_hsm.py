@@ -75,6 +75,10 @@ class CLDHSM(SDE):
     """Dockhorn et al.'s CLD with hybrid score matching; ``score_fn`` returns the velocity score."""
 
     name = "cld-hsm"
+    label = "CLD-HSM"
+    color = "#9467bd"
+    solvers = ("euler", "heun", "em", "sscs")
+    default_sampler = ("em", 50)
     state_factor = 2
     #: Steps crowd near t_eps, where the velocity score is sharpest (L_vv -> sqrt(v0_var_factor M)).
     default_grid = "quadratic"

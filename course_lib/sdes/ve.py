@@ -35,6 +35,9 @@ class VESDE(IsotropicKernelSDE):
     """VE SDE with the geometric schedule; the network output is the score (paper Eq. 6)."""
 
     name = "ve"
+    label = "VE"
+    color = "#d62728"
+    default_sampler = ("em", 50)
     denoise_final_default = True
 
     def __init__(

@@ -32,6 +32,10 @@ class VEEDMSDE(VESDE):
     """VE noise levels with EDM preconditioning, loss weighting and sigma-stepping samplers."""
 
     name = "ve-edm"
+    label = "VE-EDM"
+    color = "#ff7f0e"
+    default_sampler = ("heun", 10)
+    stepping = "sigma"
     default_grid = "edm"
     denoise_final_default = True
 

@@ -33,6 +33,9 @@ class VPSDE(IsotropicKernelSDE):
     """VP SDE with the cosine schedule; the network output is the noise eps."""
 
     name = "vp"
+    label = "VP"
+    color = "#1f77b4"
+    default_sampler = ("euler", 50)
     #: Laws of the training times: the paper's uniform t, or EDM's log-normal noise level.
     TIME_LAWS = ("uniform", "lognormal")
 

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from course_lib.sdes import SDE
+from course_lib.sdes.base import randn
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -31,6 +32,11 @@ def call_score(sde: SDE, score_fn: ScoreFn, x: Tensor, t: float) -> Tensor:
         got = tuple(score.shape) if isinstance(score, Tensor) else type(score).__name__
         raise ValueError(f"score_fn must return a tensor of the data shape {expected}, got {got}")
     return score
+
+
+def noise_like(sde: SDE, state: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Standard normal draws of the data shape that goes with ``state`` (where the noise enters)."""
+    return randn(sde.data_shape(state), generator=generator, device=state.device, dtype=state.dtype)
 
 
 def _g2(sde: SDE, t: float) -> float:

@@ -15,10 +15,11 @@ from course_lib.sdes import SDE
 from course_lib.solvers.diffusion import ScoreFn, em_step
 from course_lib.solvers.edm import edm_em_step
 from course_lib.solvers.grids import time_grid
-from course_lib.solvers.sampling import check_solver, sample
+from course_lib.solvers.sampling import check_solver, sample, stepping_knots
+from course_lib.solvers.table import solver_info
 
-_DETERMINISTIC = ("euler", "heun")
-_EM_LINEAR = ("vp", "ve", "cld-hsm", "ve-edm")
+#: Euler-Maruyama with its noise given, per stepping variable (not the paper's CLD sampler, "tau").
+_EM_STEP = {"t": em_step, "sigma": edm_em_step}
 
 
 def linear_flow_map(
@@ -32,10 +33,8 @@ def linear_flow_map(
 ) -> Tensor:
     """The k x k matrix G with u_out = G u_T of a deterministic ``sample`` run (same defaults)."""
     check_solver(sde, solver)
-    if solver not in _DETERMINISTIC:
-        raise ValueError(
-            f"linear_flow_map needs a deterministic solver {_DETERMINISTIC}, not {solver!r}"
-        )
+    if solver_info(solver).stochastic:
+        raise ValueError(f"linear_flow_map needs a deterministic solver, not {solver!r}")
     k = sde.state_factor
     probes = torch.eye(k, dtype=torch.float64)
     _, path = sample(
@@ -62,8 +61,10 @@ def linear_em_covariance(
     (ve-edm, on the sigmas of the time grid). No final denoising step. ``grid`` defaults to the
     sampler's own, ``sde.default_grid``.
     """
-    if sde.name not in _EM_LINEAR:
-        raise ValueError(f"linear_em_covariance covers {_EM_LINEAR}, not {sde.name!r}")
+    if sde.stepping not in _EM_STEP:
+        raise ValueError(
+            f"linear_em_covariance covers SDEs stepping in {tuple(_EM_STEP)}, not {sde.name!r}"
+        )
     k = sde.state_factor
     cov = torch.as_tensor(start_cov, dtype=torch.float64).reshape(k, k)
     probes = torch.eye(k, dtype=torch.float64)
@@ -73,16 +74,12 @@ def linear_em_covariance(
         torch.ones(1, 1, dtype=torch.float64),
     )
     times = time_grid(sde, steps, grid or sde.default_grid)
-    if sde.name == "ve-edm":
-        knots = [float(s) for s in sde.sigma(times)]
+    knots = stepping_knots(sde, times, denoise=False)
 
-        def step(u, a, b, z):
-            return edm_em_step(sde, score_fn, u, a, b, z)
-    else:
-        knots = [float(t) for t in times]
+    em = _EM_STEP[sde.stepping]
 
-        def step(u, a, b, z):
-            return em_step(sde, score_fn, u, a, b, z)
+    def step(u, a, b, z):
+        return em(sde, score_fn, u, a, b, z)
 
     for a, b in zip(knots[:-1], knots[1:], strict=True):
         C = step(probes, a, b, no_noise).T

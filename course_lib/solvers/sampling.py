@@ -1,10 +1,11 @@
-"""The sampling loop: prior draw, time grid, one integrator per (SDE, solver), optional path.
+"""The sampling loop: prior draw, time grid, the solver's step in the SDE's variable, optional path.
 
 ``steps`` counts every step, including the final denoising step when there is one: with
 ``denoise_final=True`` the integrator runs ``steps - 1`` steps on a grid from T to t_eps and the
 last step jumps from t_eps to noise level 0 with Tweedie's denoiser (x + std(t)^2 score)/m(t)
-(default for VE and VE-EDM, VP on request). For "ve-edm" that last step is the Euler step in sigma
-to sigma = 0, as in EDM; there ``steps = N`` costs N network calls with Euler and 2N - 1 with Heun.
+(default where ``sde.denoise_final_default``: VE and VE-EDM; VP on request). For processes that
+step in sigma (VE-EDM) that last step is the solver's step to sigma = 0, as in EDM; there
+``steps = N`` costs N network calls with Euler and 2N - 1 with Heun.
 Song's ODE sampler ends the same way; without it sigma_min noise stays in samples of the "song" VE.
 """
 
@@ -16,23 +17,10 @@ import torch
 from torch import Tensor
 
 from course_lib.sdes import SDE
-from course_lib.sdes.base import randn
-from course_lib.solvers import diffusion, edm, exponential, langevin
-from course_lib.solvers.diffusion import ScoreFn
+from course_lib.solvers import diffusion
+from course_lib.solvers.diffusion import ScoreFn, noise_like
 from course_lib.solvers.grids import check_explicit_grid, check_steps, time_grid
-
-SOLVERS: dict[str, tuple[str, ...]] = {
-    "vp": ("euler", "heun", "em"),
-    "ve": ("euler", "heun", "em"),
-    "cld": ("euler", "em"),
-    "cld-hsm": ("euler", "heun", "em", "sscs"),
-    "ve-edm": ("euler", "heun", "em"),
-}
-
-_NOT_IN_PAPER = {
-    ("cld", "heun"): "Heun is not part of the paper's CLD sampler (Sec. 3.4.2 defines it for VP "
-    "and VE only; Table 1 has no CLD Heun entry)",
-}
+from course_lib.solvers.table import ode_step, solver_info
 
 
 @dataclass
@@ -50,12 +38,11 @@ class Path:
 
 def check_solver(sde: SDE, solver: str) -> str:
     """Raise a ValueError naming the valid solvers unless ``solver`` exists for ``sde``."""
-    valid = SOLVERS.get(sde.name)
-    if valid is None:
-        raise ValueError(f"no samplers for SDE {sde.name!r}; known SDEs are {tuple(SOLVERS)}")
+    valid = sde.solvers
     if solver not in valid:
-        reason = _NOT_IN_PAPER.get((sde.name, solver), f"unknown solver {solver!r}")
+        reason = sde.solver_notes.get(solver, f"unknown solver {solver!r}")
         raise ValueError(f"{reason}; valid solvers for {sde.name!r} are {valid}")
+    solver_info(solver).step_for(sde)
     return solver
 
 
@@ -97,43 +84,15 @@ def _initial_state(sde, shape, x_init, generator, dtype, device) -> Tensor:
     return x_init.clone()
 
 
-def _noise_like(sde: SDE, state: Tensor, generator) -> Tensor:
-    return randn(sde.data_shape(state), generator=generator, device=state.device, dtype=state.dtype)
-
-
-def _stepper(sde: SDE, score_fn: ScoreFn, solver: str, generator):
-    """A function (x, t, t_next) -> x for the chosen integrator (time-stepping SDEs)."""
-    if sde.name == "cld":
-        if solver == "euler":
-            return lambda x, t, tn: langevin.paper_cld_step(sde, score_fn, x, t, tn)
-        return lambda x, t, tn: langevin.paper_cld_step(
-            sde, score_fn, x, t, tn, _noise_like(sde, x, generator)
-        )
-    if solver in ("euler", "heun"):
-        step = ode_step(sde, solver)
-        return lambda x, t, tn: step(sde, score_fn, x, t, tn)
-    if solver == "sscs":
-        return lambda x, t, tn: langevin.sscs_step(sde, score_fn, x, t, tn, generator)
-    return lambda x, t, tn: diffusion.em_step(
-        sde, score_fn, x, t, tn, _noise_like(sde, x, generator)
-    )
-
-
-def ode_step(sde: SDE, method: str):
-    """The probability-flow step ``(sde, score_fn, x, t, t_next) -> x`` for "euler" or "heun":
-    exponential for CLD-HSM (unless built with ``ode_stepping="plain"``), in t otherwise."""
-    if sde.ode_stepping == "exponential":
-        return {"euler": exponential.exp_euler_step, "heun": exponential.exp_heun_step}[method]
-    return {"euler": diffusion.ode_euler_step, "heun": diffusion.ode_heun_step}[method]
-
-
-def _sigma_stepper(sde, score_fn: ScoreFn, solver: str, generator):
-    """A function (x, sigma, sigma_next) -> x for "ve-edm"."""
-    if solver == "euler":
-        return lambda x, s, sn: edm.edm_euler_step(sde, score_fn, x, s, sn)
-    if solver == "heun":
-        return lambda x, s, sn: edm.edm_heun_step(sde, score_fn, x, s, sn)
-    return lambda x, s, sn: edm.edm_em_step(sde, score_fn, x, s, sn, _noise_like(sde, x, generator))
+def stepping_knots(sde: SDE, times: Tensor, denoise: bool) -> list[float]:
+    """The grid in the SDE's stepping variable: the times, or the noise levels for "sigma" (where
+    the denoising step is the solver's own step to sigma = 0, the last knot)."""
+    if sde.stepping != "sigma":
+        return [float(t) for t in times]
+    knots = [float(s) for s in sde.noise_level(times)]
+    if denoise:
+        knots[-1] = 0.0
+    return knots
 
 
 def sample(
@@ -156,8 +115,8 @@ def sample(
     ``score_fn(state, t)`` gets t of shape (batch,) in the state's dtype and returns the score the
     SDE's ``score_from_output`` produces (data-shaped). ``grid`` is a name (see ``time_grid``; the
     default is ``sde.default_grid``) or an explicit decreasing tensor of ``steps + 1`` times
-    (``steps`` when ``denoise_final``). ``denoise_final`` defaults to True for "ve" and "ve-edm"
-    (see the module docstring). ``x_init`` replaces the prior draw (state shape); without it the
+    (``steps`` when ``denoise_final``). ``denoise_final`` defaults to
+    ``sde.denoise_final_default`` (see the module docstring). ``x_init`` replaces the prior draw (state shape); without it the
     prior is drawn with ``dtype`` (float32 by default) on ``device``.
     """
     check_solver(sde, solver)
@@ -169,27 +128,18 @@ def sample(
         times = torch.cat([times, times[-1:]])
     states = [x] if return_path else None
 
-    if sde.name == "ve-edm":
-        sigmas = [float(s) for s in sde.sigma(times)]
-        if denoise:
-            sigmas[-1] = 0.0
-        step = _sigma_stepper(sde, score_fn, solver, generator)
-        for i in range(len(sigmas) - 1):
-            x = step(x, sigmas[i], sigmas[i + 1])
-            if states is not None:
-                states.append(x)
-    else:
-        step = _stepper(sde, score_fn, solver, generator)
-        t_list = [float(t) for t in times]
-        n_int = len(t_list) - 1 - int(denoise)
-        for i in range(n_int):
-            x = step(x, t_list[i], t_list[i + 1])
-            if states is not None:
-                states.append(x)
-        if denoise:
-            x = diffusion.denoise_step(sde, score_fn, x, t_list[-1])
-            if states is not None:
-                states.append(x)
+    step = solver_info(solver).step_for(sde)
+    knots = stepping_knots(sde, times, denoise)
+    # in sigma the denoising step is the solver's last step; otherwise Tweedie's denoiser
+    tweedie = denoise and sde.stepping != "sigma"
+    for i in range(len(knots) - 1 - int(tweedie)):
+        x = step(sde, score_fn, x, knots[i], knots[i + 1], generator)
+        if states is not None:
+            states.append(x)
+    if tweedie:
+        x = diffusion.denoise_step(sde, score_fn, x, knots[-1])
+        if states is not None:
+            states.append(x)
 
     out = sde.positions(x)
     if not return_path:
@@ -209,8 +159,10 @@ def probability_flow(
 
     Available for the processes with a probability-flow ODE: vp, ve, ve-edm (in t) and cld-hsm.
     """
-    if sde.name == "cld":
-        raise ValueError("the paper's CLD sampler has no probability-flow ODE; use 'cld-hsm'")
+    if sde.stepping == "tau":
+        raise ValueError(
+            f"{sde.name!r} is sampled in virtual time tau and has no probability-flow ODE"
+        )
     if method not in ("euler", "heun"):
         raise ValueError(f"unknown method {method!r}; valid methods are ('euler', 'heun')")
     step = ode_step(sde, method)
@@ -245,7 +197,7 @@ def simulate_forward(
     for t, t_next in zip(t_list[:-1], t_list[1:], strict=True):
         dt = t_next - t
         g = float(sde.diffusion(t))
-        z = _noise_like(sde, x, generator)
+        z = noise_like(sde, x, generator)
         x = x + dt * sde.drift(x, t) + g * dt**0.5 * sde.lift(z)
         if path is not None:
             path.append(x)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipywidgets as widgets
 from matplotlib.figure import Figure
 
+from course_lib import sdes
 from course_lib.plots import corrections as figures
-from course_lib.solvers import GRID_KINDS, SOLVERS
+from course_lib.solvers import GRID_KINDS
 from course_lib.widgets.base import SliderApp, slider_app
 
 
@@ -36,7 +37,7 @@ def ve_sampler_widget(n_samples: int = 4000) -> SliderApp:
         "VE: the paper's sampler (steps in t) against EDM's (steps in σ), exact score",
         steps=_int(35, 2, 100, "steps N"),
         grid=_choice(GRID_KINDS, "edm", "grid"),
-        solver=_choice(SOLVERS["ve-edm"], "heun", "solver"),
+        solver=_choice(sdes.sde_class("ve-edm").solvers, "heun", "solver"),
     )
 
 
@@ -50,8 +51,8 @@ def cld_sampler_widget(n_samples: int = 2000) -> SliderApp:
         cld_samplers,
         "CLD: position score as a force (paper) against the velocity score (exact reversal)",
         steps=_int(60, 5, 200, "steps N"),
-        paper_solver=_choice(SOLVERS["cld"], "euler", "paper"),
-        hsm_solver=_choice(SOLVERS["cld-hsm"], "heun", "cld-hsm"),
+        paper_solver=_choice(sdes.sde_class("cld").solvers, "euler", "paper"),
+        hsm_solver=_choice(sdes.sde_class("cld-hsm").solvers, "heun", "cld-hsm"),
     )
 
 

@@ -21,7 +21,7 @@ from course_lib.plots.policy import (
     reverse_chunks_figure,
     sample_chunk_trajectories,
 )
-from course_lib.solvers import SOLVERS, check_solver
+from course_lib.solvers import check_solver
 
 #: The shipped models offered by the sampling widget, the paper's first.
 SHIPPED_MODELS = ("vp", "ve", "cld", "ve-edm", "cld-hsm")
@@ -120,7 +120,9 @@ def sampling_app(
     first_cfg = sampler.policy(first).cfg
     sde = widgets.Dropdown(options=list(sampler.names), value=first, description="SDE")
     solver = widgets.Dropdown(
-        options=list(SOLVERS[first]), value=first_cfg.solver, description="solver"
+        options=list(sampler.policy(first).sde.solvers),
+        value=first_cfg.solver,
+        description="solver",
     )
     steps = widgets.IntSlider(
         first_cfg.steps,
@@ -136,9 +138,10 @@ def sampling_app(
     def follow(name: str, value: Any) -> None:
         """The solver list and default sampler follow the SDE; the index range follows N."""
         if name == "sde":
-            cfg = sampler.policy(value).cfg
+            policy = sampler.policy(value)
+            cfg = policy.cfg
             with solver.hold_sync():
-                solver.options = list(SOLVERS[cfg.sde])
+                solver.options = list(policy.sde.solvers)
                 solver.value = cfg.solver
             steps.value = cfg.steps
         if name in ("sde", "steps"):
