@@ -12,6 +12,6 @@ __version__ = "0.1.0"
 
 def pretrained(name: str = "vp", **kwargs):
     """Load a course checkpoint shipped inside the package (``"vp"``, ``"ve"``, ``"cld"``, ...)."""
-    from course_lib.policy import load_pretrained
+    from course_lib import shipped
 
-    return load_pretrained(name, **kwargs)
+    return shipped.load(name, **kwargs)

@@ -321,10 +321,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _load_policy(name_or_path: str, device: str):
-    from course_lib.policy import DiffusionPolicy, load_pretrained, pretrained_names
+    from course_lib import shipped
+    from course_lib.policy import DiffusionPolicy
 
-    if name_or_path in pretrained_names():
-        return load_pretrained(name_or_path, device=device)
+    if name_or_path in shipped.names():
+        return shipped.load(name_or_path, device=device)
     return DiffusionPolicy.load(name_or_path, device=device)
 
 

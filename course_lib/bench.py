@@ -87,11 +87,11 @@ def run_bench(seconds: float = 5.0, device: str = "auto") -> None:
         rate = training_throughput(decoder, seconds, dev, batch_size=64, obs_type="pixels")
         print(f"  {decoder:8s} {params / 1e6:6.2f}M params  {rate:8.1f} samples/s")
     print("\nlatency of one action chunk at batch 1, shipped models, budget samplers")
-    from course_lib.policy import load_pretrained, pretrained_names
+    from course_lib import shipped
 
     for sde, (solver, steps) in BUDGET_SAMPLERS.items():
-        if sde in pretrained_names():
-            policy = load_pretrained(sde, device=dev)
+        if sde in shipped.names():
+            policy = shipped.load(sde, device=dev)
             print(
                 f"  {sde:8s} {policy.cfg.decoder:10s} {solver:6s} N={steps:4d}  "
                 f"{chunk_latency_ms(policy, solver, steps, repeats=11):8.1f} ms"

@@ -17,6 +17,13 @@ from typing import Any
 
 import torch
 
+#: Format tags of the two kinds of checkpoint: a policy, and a training run (policy, optimiser,
+#: EMA, loss history; written by ``course_lib.train``, holding a policy payload).
+POLICY_FORMAT = "course_lib.DiffusionPolicy"
+TRAINING_FORMAT = "course_lib.TrainingCheckpoint"
+#: Bump when the policy payload's layout changes; loading refuses other versions with a clear message.
+FORMAT_VERSION = 1
+
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is missing, corrupt, foreign or of another format version."""
@@ -95,3 +102,18 @@ def check_tensors(
         if value.is_floating_point() and not torch.isfinite(value).all():
             bad = int((~torch.isfinite(value)).sum())
             raise CheckpointError(f"{source}: {what} {name!r} holds {bad} NaN or inf values")
+
+
+def check_payload(payload: dict[str, Any], what: str, source: str = "checkpoint") -> None:
+    """Refuse foreign payloads and other format versions with a message that says which."""
+    if payload.get("format") != POLICY_FORMAT:
+        raise CheckpointError(
+            f"{source}: expected a {what} checkpoint ({POLICY_FORMAT}), "
+            f"found {payload.get('format')!r}"
+        )
+    version = payload.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{source}: checkpoint format version {version} is not supported by this course_lib "
+            f"(expects {FORMAT_VERSION}); retrain or use the matching course_lib version"
+        )

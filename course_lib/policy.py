@@ -26,9 +26,13 @@ from torch import nn
 
 from course_lib import config, sdes, solvers
 from course_lib.checkpoints import (
+    FORMAT_VERSION,
+    POLICY_FORMAT,
+    TRAINING_FORMAT,
     CheckpointError,
     atomic_torch_save,
     check_keys,
+    check_payload,
     check_tensors,
     json_field,
     read_checkpoint,
@@ -38,6 +42,7 @@ from course_lib.nets import DECODER_SIZES, build_decoder, build_encoder
 from course_lib.solvers.grids import check_steps
 
 __all__ = [
+    "FORMAT_VERSION",
     "CheckpointError",
     "DiffusionPolicy",
     "NonFiniteActionError",
@@ -45,15 +50,9 @@ __all__ = [
     "PolicyConfig",
     "atomic_torch_save",
     "check_payload",
-    "load_pretrained",
-    "pretrained_names",
     "read_checkpoint",
     "sampler_choice",
 ]
-
-#: Bump when the checkpoint layout changes; ``load`` refuses other versions with a clear message.
-FORMAT_VERSION = 1
-_FORMAT_TAG = "course_lib.DiffusionPolicy"
 
 #: Observation vector size per step for the low-dimensional kinds (see ``course_lib.pusht.observe``).
 OBS_DIMS = {"keypoints": 20, "state": 5}
@@ -287,7 +286,7 @@ class DiffusionPolicy(nn.Module):
     def checkpoint_payload(self) -> dict[str, Any]:
         """Everything ``load`` needs, as plain tensors and JSON-able values (weights_only safe)."""
         return {
-            "format": _FORMAT_TAG,
+            "format": POLICY_FORMAT,
             "format_version": FORMAT_VERSION,
             "config": json.dumps(dataclasses.asdict(self.cfg)),
             "metadata": json.dumps(self.metadata),
@@ -331,7 +330,7 @@ class DiffusionPolicy(nn.Module):
     def load(cls, path: str | os.PathLike, device: str | torch.device = "auto") -> DiffusionPolicy:
         """Load a policy saved with ``save`` (or the ``policy`` part of a training checkpoint)."""
         payload = read_checkpoint(path)
-        if payload.get("format") == "course_lib.TrainingCheckpoint":
+        if payload.get("format") == TRAINING_FORMAT:
             payload = payload.get("policy")
             if not isinstance(payload, dict):
                 raise CheckpointError(f"{path}: the training checkpoint holds no policy")
@@ -374,42 +373,3 @@ def _current_agent_position(obs_history: Any, cfg: PolicyConfig) -> torch.Tensor
     if pos.dim() == 2:
         pos = pos[None]
     return pos[:, -1]
-
-
-# ---------------------------------------------------------------------- checkpoint files
-
-
-def check_payload(payload: dict[str, Any], what: str, source: str = "checkpoint") -> None:
-    """Refuse foreign payloads and other format versions with a message that says which."""
-    if payload.get("format") != _FORMAT_TAG:
-        raise CheckpointError(
-            f"{source}: expected a {what} checkpoint ({_FORMAT_TAG}), "
-            f"found {payload.get('format')!r}"
-        )
-    version = payload.get("format_version")
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{source}: checkpoint format version {version} is not supported by this course_lib "
-            f"(expects {FORMAT_VERSION}); retrain or use the matching course_lib version"
-        )
-
-
-# ---------------------------------------------------------------------- shipped models
-
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
-
-
-def pretrained_names() -> list[str]:
-    """Names of the checkpoints shipped inside the package."""
-    return sorted(p.stem for p in PRETRAINED_DIR.glob("*.pt"))
-
-
-def load_pretrained(name: str = "vp", device: str | torch.device = "auto") -> DiffusionPolicy:
-    """Load ``course_lib/pretrained/<name>.pt`` (its metadata records the producing command).
-
-    Only the shipped names are accepted (no paths: ``"../x"`` is refused, not resolved).
-    """
-    names = pretrained_names()
-    if not isinstance(name, str) or name not in names:
-        raise ValueError(f"no shipped checkpoint {name!r}; available: {names}")
-    return DiffusionPolicy.load(PRETRAINED_DIR / f"{name}.pt", device=device)

@@ -20,7 +20,7 @@ from course_lib.evaluate import evaluate
 from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import save_figure
 from course_lib.plots.results import loss_curves_figure, table_bars_figure
-from course_lib.policy import PRETRAINED_DIR, DiffusionPolicy, read_checkpoint
+from course_lib.policy import DiffusionPolicy, read_checkpoint
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import (
     CORRECTED_SDES,
@@ -29,6 +29,7 @@ from course_lib.recipes import (
     TABLE_SOLVERS,
     course_recipe,
 )
+from course_lib.shipped import PRETRAINED_DIR
 from course_lib.train import export_policy, read_loss_csv, train
 
 SOLVER_LABEL = {"euler": "Euler", "heun": "Heun", "em": "Euler-Maruyama", "sscs": "SSCS"}

@@ -133,3 +133,18 @@ def test_truncated_checkpoint_is_refused(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError):
         DiffusionPolicy.load(path)
+
+
+def test_shipped_models_follow_the_registry_and_keep_the_pretrained_function():
+    import course_lib
+    from course_lib import shipped
+
+    names = shipped.names()
+    assert set(names) <= {p.stem for p in shipped.PRETRAINED_DIR.glob("*.pt")} and names
+    order = sdes.names()
+    assert names == sorted(names, key=order.index)  # every shipped model is a registered SDE
+    assert callable(course_lib.pretrained)  # the module is not named ``pretrained``
+    policy = course_lib.pretrained(names[0], device="cpu")
+    assert policy.cfg.sde == names[0] and policy.cfg.solver in policy.sde.solvers
+    with pytest.raises(ValueError, match="no shipped checkpoint"):
+        shipped.load("no-such-model")

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from course_lib import shipped
 from course_lib.plots.policy import (
     ChunkTrajectories,
     reverse_chunks_figure,
@@ -23,16 +24,14 @@ from course_lib.plots.policy import (
 )
 from course_lib.solvers import check_solver
 
-#: The shipped models offered by the sampling widget, the paper's first.
-SHIPPED_MODELS = ("vp", "ve", "cld", "ve-edm", "cld-hsm")
+#: The shipped models offered by the sampling widget, the paper's first (the registry's order).
+SHIPPED_MODELS = tuple(shipped.names())
 #: Step counts offered by the widget.
 MIN_STEPS, MAX_STEPS = 1, 200
 
 
 def _load_pretrained(name: str):
-    from course_lib import pretrained
-
-    return pretrained(name)
+    return shipped.load(name)
 
 
 class ChunkSampler:
