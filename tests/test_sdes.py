@@ -401,11 +401,29 @@ def test_ve_edm_training_sigmas_are_truncated_lognormal():
 
 def test_ve_edm_preconditioning_values():
     sde = sdes.get("ve-edm")
-    c_skip, c_out, c_in, c_noise = sde.preconditioning(torch.tensor([0.5], dtype=F64))
-    assert float(c_skip) == pytest.approx(0.5)
-    assert float(c_out) == pytest.approx(0.5 / math.sqrt(2))
-    assert float(c_in) == pytest.approx(1 / math.sqrt(0.5))
-    assert float(c_noise) == pytest.approx(math.log(0.5) / 4)
+    c = sde.preconditioning(torch.tensor([0.5], dtype=F64))
+    assert float(c.c_skip) == pytest.approx(0.5)
+    assert float(c.c_out) == pytest.approx(0.5 / math.sqrt(2))
+    assert float(c.c_in) == pytest.approx(1 / math.sqrt(0.5))
+    assert float(c.c_noise) == pytest.approx(math.log(0.5) / 4)
+
+
+def test_cld_hsm_preconditioning_is_exact_for_gaussian_data():
+    """k_x x + k_v v is the whole noise estimate for N(0, sigma_data^2) data: the network's ideal
+    correction F = -l_vv s_v - (k_x x + k_v v) vanishes under the toy's exact velocity score."""
+    from course_lib import toy
+
+    sde = sdes.get("cld-hsm")
+    score_fn = toy.gaussian_1d(sde.sigma_data).score_fn(sde)
+    state = torch.randn(64, 2, dtype=F64, generator=torch.Generator().manual_seed(0))
+    for t in (0.01, 0.1, 0.6):
+        tt = torch.full((64,), t, dtype=F64)
+        c = sde.preconditioning(t)
+        ideal = -c.l_vv * score_fn(state, tt)
+        assert torch.allclose(ideal, c.k_x * state[:, :1] + c.k_v * state[:, 1:], atol=1e-9)
+        assert torch.allclose(
+            sde.output_from_score(score_fn(state, tt), state, tt), 0 * ideal, atol=1e-9
+        )
 
 
 # ---------------------------------------------------------------------- shapes and errors

@@ -16,10 +16,10 @@ import inspect
 
 from course_lib.sdes.base import SDE, STEPPINGS, NetFn, TimeLike
 from course_lib.sdes.cld import PaperCLD
-from course_lib.sdes.cld_hsm import CLDHSM
+from course_lib.sdes.cld_hsm import CLDHSM, HSMPreconditioning
 from course_lib.sdes.kernel import IsotropicKernelSDE
 from course_lib.sdes.ve import VESDE
-from course_lib.sdes.ve_edm import VEEDMSDE
+from course_lib.sdes.ve_edm import VEEDMSDE, EDMPreconditioning
 from course_lib.sdes.vp import VPSDE
 
 #: The registry: name -> SDE class. Adding a process is one module and one entry here (or a call
@@ -105,6 +105,8 @@ def get(name: str, **overrides: float | str) -> SDE:
 
 __all__ = [
     "CLDHSM",
+    "EDMPreconditioning",
+    "HSMPreconditioning",
     "IsotropicKernelSDE",
     "NAMES",
     "NetFn",

@@ -42,6 +42,7 @@ roughness of Heun-25 chunks from 95 to 4 px and of Euler-Maruyama-50 chunks from
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -69,6 +70,22 @@ _FLOW_STEP, _FLOW_LOG_STEP, _FLOW_OFFSET = 2e-3, 0.02, 1.0 / 800.0
 
 #: Times whose preconditioning coefficients are kept (a few sampler grids' worth).
 _COEFF_CACHE_SIZE = 4096
+
+
+class HSMPreconditioning(NamedTuple):
+    """CLD-HSM's network parameterisation at time t (see the module docstring), float64.
+
+    eps_theta(u, t) = k_x x + k_v v + F((c_in_x x, c_in_v v), t): c_in scales x and v to unit
+    variance for N(0, sd^2) data, (k_x, k_v) give the exact output for such data,
+    k_x = -L_vv b / (a c - b^2), k_v = L_vv a / (a c - b^2), and the velocity score is
+    s_v = -eps_theta / L_vv.
+    """
+
+    c_in_x: Tensor
+    c_in_v: Tensor
+    k_x: Tensor
+    k_v: Tensor
+    l_vv: Tensor
 
 
 class CLDHSM(SDE):
@@ -215,11 +232,11 @@ class CLDHSM(SDE):
             n_sub = len(knots) - 1
             r = torch.empty(2 * n_sub + 1, dtype=torch.float64)  # knots, with midpoints between
             r[0::2], r[1::2] = knots, 0.5 * (knots[:-1] + knots[1:])
-            _, _, k_x, k_v, l_vv = self.preconditioning(r.clamp(0.0, self.T))
-            gain = self.Gamma * self.beta / l_vv
+            coeffs = self.preconditioning(r.clamp(0.0, self.T))
+            gain = self.Gamma * self.beta / coeffs.l_vv
             a = torch.tensor(self.F, dtype=torch.float64).expand(len(r), 2, 2).clone()
-            a[:, 1, 0] += gain * k_x
-            a[:, 1, 1] += gain * k_v
+            a[:, 1, 0] += gain * coeffs.k_x
+            a[:, 1, 1] += gain * coeffs.k_v
             ramp = (r - t) / (t_next - t)
             # augmented state Y = [Phi | w0 | w1] (2 x 4): dY/dr = A Y + [0 | b | b ramp]
             forcing = torch.zeros(len(r), 2, 4, dtype=torch.float64)
@@ -283,8 +300,8 @@ class CLDHSM(SDE):
         return torch.cat([pos, vel], dim=-1), eps
 
     # ------------------------------------------------------------------ parameterisation
-    def preconditioning(self, t: TimeLike) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """``(c_in_x, c_in_v, k_x, k_v, L_vv)`` at t, in float64 (see the module docstring).
+    def preconditioning(self, t: TimeLike) -> HSMPreconditioning:
+        """The coefficients ``(c_in_x, c_in_v, k_x, k_v, l_vv)`` at t, in float64.
 
         c_in scales (x, v) to unit variance for N(0, sd^2) data; eps_gauss = k_x x + k_v v with
         k_x = -L_vv b / (a c - b^2), k_v = L_vv a / (a c - b^2).
@@ -296,17 +313,18 @@ class CLDHSM(SDE):
         sd2 = self.sigma_data**2
         a, b, c = sd2 * mx**2 + sxx, sd2 * mx * mv + sxv, sd2 * mv**2 + svv
         det = a * c - b**2
-        return a.rsqrt(), c.rsqrt(), -lvv * b / det, lvv * a / det, lvv
+        return HSMPreconditioning(a.rsqrt(), c.rsqrt(), -lvv * b / det, lvv * a / det, lvv)
 
-    def _precond(self, state: Tensor, t: TimeLike) -> tuple[Tensor, ...]:
+    def _precond(self, state: Tensor, t: TimeLike) -> HSMPreconditioning:
+        """:meth:`preconditioning` at the state's times, shaped to multiply the state."""
         tt = self.time_tensor(t, batch=state.shape[0], device=state.device)
         if tt.dim() == 0 or bool((tt == tt[0]).all()):  # a sampler's step: one time for all
-            return tuple(
-                self.broadcast(c, state) for c in self._preconditioning_at(float(tt.max()))
-            )
-        return tuple(self.broadcast(c, state) for c in self.preconditioning(tt))
+            coeffs = self._preconditioning_at(float(tt.max()))
+        else:
+            coeffs = self.preconditioning(tt)
+        return HSMPreconditioning._make(self.broadcast(c, state) for c in coeffs)
 
-    def _preconditioning_at(self, t: float) -> tuple[Tensor, ...]:
+    def _preconditioning_at(self, t: float) -> HSMPreconditioning:
         """``preconditioning(t)`` for one time, memoised: samplers revisit the same grid each call."""
         return self._memo(("precond", t), lambda: self.preconditioning(t))
 
@@ -318,32 +336,33 @@ class CLDHSM(SDE):
             self._coeff_cache[key] = compute()
         return self._coeff_cache[key]
 
-    def _gaussian_eps(self, state: Tensor, coeffs: tuple[Tensor, ...]) -> Tensor:
-        _, _, k_x, k_v, _ = coeffs
-        return k_x * self.positions(state) + k_v * self.momenta(state)
+    def _gaussian_eps(self, state: Tensor, coeffs: HSMPreconditioning) -> Tensor:
+        return coeffs.k_x * self.positions(state) + coeffs.k_v * self.momenta(state)
 
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """x_in = (c_in_x x_t, c_in_v v_t), c_noise = t."""
         self.data_dim(state)
-        c_in_x, c_in_v, _, _, _ = self._precond(state, t)
-        x_in = torch.cat([c_in_x * self.positions(state), c_in_v * self.momenta(state)], dim=-1)
+        coeffs = self._precond(state, t)
+        x_in = torch.cat(
+            [coeffs.c_in_x * self.positions(state), coeffs.c_in_v * self.momenta(state)], dim=-1
+        )
         return x_in, self.batch_times(t, state.shape[0], state)
 
     def input_scales(self, t: TimeLike) -> tuple[Tensor, Tensor]:
         """``(c_in_x, c_in_v)``: the factors :meth:`network_inputs` applies to x and v."""
-        c_in_x, c_in_v, _, _, _ = self.preconditioning(t)
-        return self._out(c_in_x, t), self._out(c_in_v, t)
+        coeffs = self.preconditioning(t)
+        return self._out(coeffs.c_in_x, t), self._out(coeffs.c_in_v, t)
 
     def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """Velocity score s_v = -(eps_gauss + F) / L_vv(t)."""
         self.check_output(output, state)
         coeffs = self._precond(state, t)
-        return -(self._gaussian_eps(state, coeffs) + output) / coeffs[4]
+        return -(self._gaussian_eps(state, coeffs) + output) / coeffs.l_vv
 
     def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """F = -L_vv(t) s_v - eps_gauss."""
         coeffs = self._precond(state, t)
-        return -coeffs[4] * score - self._gaussian_eps(state, coeffs)
+        return -coeffs.l_vv * score - self._gaussian_eps(state, coeffs)
 
     def effective_sigma(self, t: TimeLike) -> Tensor:
         """sigma_eff(t) = (m^T Sigma(t)^-1 m)^-1/2: the VE noise level u_t is as informative as.

@@ -20,12 +20,23 @@ label of the noise level. What changes is everything around it:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from course_lib.sdes.base import NetFn, TimeLike, mean_over_data, truncated_log_normal
 from course_lib.sdes.ve import VESDE
+
+
+class EDMPreconditioning(NamedTuple):
+    """EDM's preconditioning at noise level sigma (Karras et al. 2022, Table 1):
+    D(x; sigma) = c_skip x + c_out F(c_in x; c_noise)."""
+
+    c_skip: Tensor
+    c_out: Tensor
+    c_in: Tensor
+    c_noise: Tensor
 
 
 class VEEDMSDE(VESDE):
@@ -58,45 +69,47 @@ class VEEDMSDE(VESDE):
         self.p_std = float(p_std)
 
     # ------------------------------------------------------------------ preconditioning
-    def preconditioning(self, sigma: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def preconditioning(self, sigma: Tensor) -> EDMPreconditioning:
         """``(c_skip, c_out, c_in, c_noise)`` at noise level sigma (EDM Table 1)."""
         sd2 = self.sigma_data**2
         norm = torch.sqrt(sigma**2 + sd2)
-        return (
-            sd2 / (sigma**2 + sd2),
-            sigma * self.sigma_data / norm,
-            1.0 / norm,
-            torch.log(sigma) / 4,
+        return EDMPreconditioning(
+            c_skip=sd2 / (sigma**2 + sd2),
+            c_out=sigma * self.sigma_data / norm,
+            c_in=1.0 / norm,
+            c_noise=torch.log(sigma) / 4,
         )
 
-    def _precond(self, state: Tensor, t: TimeLike) -> tuple[Tensor, ...]:
+    def _precond(self, state: Tensor, t: TimeLike) -> tuple[EDMPreconditioning, Tensor]:
+        """The coefficients at the state's times and sigma(t), shaped to multiply the state
+        (c_noise keeps the shape of t)."""
         tt = self.time_tensor(t, batch=state.shape[0], device=state.device)
         sigma = self.sigma(tt)
-        c_skip, c_out, c_in, c_noise = self.preconditioning(sigma)
-        b = [self.broadcast(c, state) for c in (c_skip, c_out, c_in, sigma)]
-        return (*b, c_noise)
+        c = self.preconditioning(sigma)
+        c_skip, c_out, c_in, sigma = (self.broadcast(v, state) for v in (*c[:3], sigma))
+        return EDMPreconditioning(c_skip, c_out, c_in, c.c_noise), sigma
 
     def denoiser(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """D(x; sigma) = c_skip x + c_out F."""
         self.check_output(output, state)
-        c_skip, c_out, _, _, _ = self._precond(state, t)
-        return c_skip * state + c_out * output
+        c, _ = self._precond(state, t)
+        return c.c_skip * state + c.c_out * output
 
     # ------------------------------------------------------------------ parameterisation
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """x_in = c_in x, c_noise = ln(sigma)/4 (in [-1.15, 0.98] for sigma in [0.01, 50])."""
-        _, _, c_in, _, c_noise = self._precond(state, t)
-        return c_in * state, c_noise.expand(state.shape[0]).to(state.dtype)
+        c, _ = self._precond(state, t)
+        return c.c_in * state, c.c_noise.expand(state.shape[0]).to(state.dtype)
 
     def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """score = (D(x; sigma) - x) / sigma^2."""
-        _, _, _, sigma, _ = self._precond(state, t)
+        _, sigma = self._precond(state, t)
         return (self.denoiser(output, state, t) - state) / sigma**2
 
     def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """F = (D - c_skip x)/c_out with D = x + sigma^2 score."""
-        c_skip, c_out, _, sigma, _ = self._precond(state, t)
-        return (state + sigma**2 * score - c_skip * state) / c_out
+        c, sigma = self._precond(state, t)
+        return (state + sigma**2 * score - c.c_skip * state) / c.c_out
 
     def sample_time(self, batch, generator=None, device=None, dtype=torch.float32) -> Tensor:
         """Training t: ln sigma(t) ~ N(p_mean, p_std^2) truncated to [sigma(t_eps), sigma_max]."""
@@ -113,5 +126,5 @@ class VEEDMSDE(VESDE):
         tt = self._loss_times(x0, t, generator)
         x_t, _ = self.perturb(x0, tt, generator)
         output = self._run_net(net_fn, x_t, tt)
-        _, c_out, _, _, _ = self._precond(x_t, tt)
-        return mean_over_data((self.denoiser(output, x_t, tt) - x0) ** 2 / c_out**2)
+        c, _ = self._precond(x_t, tt)
+        return mean_over_data((self.denoiser(output, x_t, tt) - x0) ** 2 / c.c_out**2)
