@@ -1,11 +1,8 @@
-"""PushT as a gymnasium environment (registered as ``"course_lib/PushT-v0"``, 300 steps).
+"""PushT as a gymnasium environment, registered as ``"course_lib/PushT-v0"`` (300 steps).
 
-Action: the agent's target (x, y) in world pixels; targets outside [0, 512]^2 are clipped to it (the
-reference did not clip; its action space is that box). NaN, inf, complex numbers, strings or a wrong
-shape raise ValueError, as does a ``reset_to_state`` that puts the agent or block outside the world.
-Reward: clip(coverage / 0.95, 0, 1); the episode terminates when coverage > 0.95.
-``info``: ``coverage``, ``is_success``, ``block_pose`` (x, y, angle), ``pos_agent``, ``vel_agent``,
-``goal_pose``, ``n_contacts`` (contact points per physics sub-step, rounded up, as the reference).
+:class:`PushTEnv` documents the task in Gymnasium's sections (action and observation spaces,
+rewards, starting state, episode end, arguments); the checks of actions and start states and the
+observation spaces are the free functions below.
 """
 
 from __future__ import annotations
@@ -97,10 +94,68 @@ def observation_space(obs_type: str, render_size: int = C.RENDER_SIZE) -> spaces
 class PushTEnv(gym.Env):
     """Push the T block onto the goal with a disc whose target position is the action.
 
-    ``legacy_reset=True`` sets start states in the order the demonstrations were recorded with, so
-    ``reset(seed=s)`` reproduces Diffusion Policy's start for seed s. ``reset(options={
-    "reset_to_state": raw5})`` sets a raw state in that same order (see ``reset.legacy_raw_state``
-    to start from an observed state instead).
+    ## Description
+
+    A 512 x 512 px world, walled in, holds a T-shaped block (a 120 x 30 px bar on a 30 x 90 px
+    stem, mass 1) and a round agent (radius 15 px) in pymunk physics without gravity; the space's
+    damping of 0 stops the block as soon as it is no longer pushed. The agent is kinematic (the
+    block never pushes it back): every action is a target it is pulled to by the PD law
+    acc = K_P (target - p) - K_V v (K_P = 100, K_V = 20), in 10 physics sub-steps of 0.01 s
+    (control at 10 Hz). The task, Diffusion Policy's PushT (Chi et al. 2023; ../shared/PUSHT.md),
+    is to push the block onto the fixed goal pose (256, 256, pi/4), drawn green.
+
+    ## Action Space
+
+    ``Box(0, 512, (2,), float64)``: the target (x, y) of the agent in world pixels. Targets outside
+    the world are clipped to it (the reference did not clip; its action space is that box). NaN,
+    inf, complex numbers, strings or a shape other than (2,) raise ``ValueError``.
+
+    ## Observation Space
+
+    Chosen by ``obs_type`` (positions lie in the padded box [-128, 640] px, where the agent can
+    overshoot a target at the border):
+
+    | obs_type | space | content |
+    |---|---|---|
+    | ``"state"`` | ``Box((5,), float64)`` | agent x, y, block x, y, block angle in [0, 2 pi) |
+    | ``"keypoints"`` | ``Box((20,), float32)`` | the 9 block keypoints (x0, y0, ...), agent x, y |
+    | ``"pixels"`` | ``Box(0, 255, (render_size, render_size, 3), uint8)`` | the rendered scene |
+    | ``"pixels_agent_pos"`` | ``Dict(pixels, agent_pos (2,) float32)`` | both |
+
+    ## Rewards
+
+    ``clip(coverage / 0.95, 0, 1)`` after every step, where coverage is the fraction of the goal
+    area (6300 px^2) the block covers. An episode's score is its largest reward.
+
+    ## Starting State
+
+    ``reset(seed=s)`` draws Diffusion Policy's start for seed s: agent x, y uniform integers in
+    [50, 450), block x, y in [100, 400), block angle N(0, 1) * 2 pi - pi, set in the legacy order
+    (block position, then angle, which turns the block about its centre of gravity). Without a
+    seed the start seed is drawn from the environment's generator. ``reset(options={
+    "reset_to_state": raw5})`` sets a raw state in that same order instead (``ValueError`` if it puts
+    the agent or the block outside the world; ``reset.legacy_raw_state`` gives the raw state that
+    lands on an observed one).
+
+    ## Episode End
+
+    Terminated when coverage exceeds 0.95 (``info["is_success"]``). Truncated after 300 steps by
+    the ``TimeLimit`` of the registered id (``gymnasium.make("course_lib/PushT-v0")``); a
+    ``PushTEnv`` built directly never truncates.
+
+    ``info`` holds ``coverage``, ``is_success``, ``block_pose`` (x, y, angle), ``pos_agent``,
+    ``vel_agent``, ``goal_pose`` and ``n_contacts`` (contact points per physics sub-step, rounded
+    up, as the reference counts them).
+
+    ## Arguments
+
+    * ``obs_type``: one of ``"state"`` (default), ``"keypoints"``, ``"pixels"``,
+      ``"pixels_agent_pos"``.
+    * ``legacy_reset``: set start states in the order the demonstrations were recorded with
+      (default True), so that seeds reproduce Diffusion Policy's starts.
+    * ``render_size``: side of the ``"pixels"`` observations (default 96).
+    * ``render_mode``: ``"rgb_array"`` (default; ``render()`` returns the 512 x 512 scene with the
+      last action marked) or None.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": C.CONTROL_HZ}
