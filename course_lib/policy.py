@@ -186,9 +186,11 @@ class DiffusionPolicy(nn.Module):
     def score_fn(self, cond: torch.Tensor):
         """The learned score s_theta(x, t, o) for fixed observation features, as solvers expect it."""
 
+        def network(x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
+            return self.decoder(x_in, c_noise, cond)
+
         def score(state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            x_in, c_noise = self.sde.network_inputs(state, t)
-            return self.sde.score_from_output(self.decoder(x_in, c_noise, cond), state, t)
+            return self.sde.network_score(network, state, t)
 
         return score
 

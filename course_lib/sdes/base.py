@@ -270,6 +270,15 @@ class SDE(abc.ABC):
     def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """Inverse of :meth:`score_from_output`: the output an ideal network would produce."""
 
+    def network_score(self, network: NetFn, state: Tensor, t: TimeLike) -> Tensor:
+        """The learned score s_theta(x, t) = score_from_output(network(network_inputs(x, t))).
+
+        What a policy's ``score_fn`` returns; processes whose inputs and outputs share
+        coefficients override it to compute them once per network call.
+        """
+        x_in, c_noise = self.network_inputs(state, t)
+        return self.score_from_output(network(x_in, c_noise), state, t)
+
     @abc.abstractmethod
     def loss(
         self,

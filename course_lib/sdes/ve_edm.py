@@ -91,20 +91,34 @@ class VEEDMSDE(VESDE):
 
     def denoiser(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """D(x; sigma) = c_skip x + c_out F."""
-        self.check_output(output, state)
         c, _ = self._precond(state, t)
+        return self._denoised(c, output, state)
+
+    def _denoised(self, c: EDMPreconditioning, output: Tensor, state: Tensor) -> Tensor:
+        self.check_output(output, state)
         return c.c_skip * state + c.c_out * output
+
+    @staticmethod
+    def _inputs(c: EDMPreconditioning, state: Tensor) -> tuple[Tensor, Tensor]:
+        return c.c_in * state, c.c_noise.expand(state.shape[0]).to(state.dtype)
 
     # ------------------------------------------------------------------ parameterisation
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """x_in = c_in x, c_noise = ln(sigma)/4 (in [-1.15, 0.98] for sigma in [0.01, 50])."""
         c, _ = self._precond(state, t)
-        return c.c_in * state, c.c_noise.expand(state.shape[0]).to(state.dtype)
+        return self._inputs(c, state)
 
     def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """score = (D(x; sigma) - x) / sigma^2."""
-        _, sigma = self._precond(state, t)
-        return (self.denoiser(output, state, t) - state) / sigma**2
+        c, sigma = self._precond(state, t)
+        return (self._denoised(c, output, state) - state) / sigma**2
+
+    def network_score(self, network: NetFn, state: Tensor, t: TimeLike) -> Tensor:
+        """score = (D(x; sigma) - x) / sigma^2 with D = c_skip x + c_out F(c_in x, c_noise), the
+        coefficients computed once per call (EDM Eq. 7)."""
+        c, sigma = self._precond(state, t)
+        output = network(*self._inputs(c, state))
+        return (self._denoised(c, output, state) - state) / sigma**2
 
     def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """F = (D - c_skip x)/c_out with D = x + sigma^2 score."""
