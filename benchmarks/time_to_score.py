@@ -6,7 +6,8 @@ recipe with ``TrainConfig.minutes`` (throughput measured in the first seconds, s
 and cosine decay fitted to the budget) on ``--threads`` threads, then evaluates the final EMA weights
 on the 50 test seeds with the cell's sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
-not trained again. Writes a Markdown table and a plot of score against minutes.
+not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``) or episode count has changed
+is evaluated again with its training figures kept. Writes a Markdown table and a plot of score against minutes.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from course_lib import config
 from course_lib.evaluate import evaluate
 from course_lib.paper import CALIBRATION_TIME_TO_SCORE
 from course_lib.plots.results import time_to_score_figure
+from course_lib.policy import DiffusionPolicy
 from course_lib.pusht import MAX_STEPS, evaluation_seeds
 from course_lib.recipes import BUDGET_SAMPLERS, RECIPE_DECODER, course_recipe
 from course_lib.train import train
@@ -40,18 +42,21 @@ def run_cell(
     """Train one budgeted cell (or resume it), evaluate it, and keep the result beside the run."""
     run_dir = runs / f"{sde}-{decoder}-{minutes:g}min"
     result_path = run_dir / "result.json"
+    solver, steps = BUDGET_SAMPLERS[sde]
     if result_path.exists():
-        return json.loads(result_path.read_text())
+        kept = json.loads(result_path.read_text())
+        if (kept["solver"], kept["solver_steps"], kept["episodes"]) == (solver, steps, episodes):
+            return kept
+        # the sampler or the episodes changed since: evaluate the trained cell again, keep its training
+        policy = DiffusionPolicy.load(run_dir / "policy.pt")
+        kept.update(_evaluation(policy, solver, steps, episodes, max_steps))
+        result_path.write_text(json.dumps(kept, indent=2))
+        return kept
     policy_cfg, train_cfg = course_recipe(sde, minutes=minutes)
     policy_cfg = dataclasses.replace(policy_cfg, decoder=decoder)
     train_cfg = dataclasses.replace(train_cfg, num_threads=threads)
     command = f"python -m course_lib train --sde {sde} --decoder {decoder} --minutes {minutes:g}"
     trained = train(policy_cfg, train_cfg, run_dir, progress=False, metadata={"command": command})
-    solver, steps = BUDGET_SAMPLERS[sde]
-    start = time.perf_counter()
-    seeds = evaluation_seeds(episodes)
-    metrics = evaluate(trained.policy, seeds, solver, steps, max_steps=max_steps, progress=False)
-    eval_seconds = time.perf_counter() - start
     history = trained.history
     result = {
         "sde": sde,
@@ -64,6 +69,19 @@ def run_cell(
             trained.policy.metadata["steps"] * train_cfg.batch_size / trained.seconds, 1
         ),
         "final_val_loss": history[-1]["val_loss"] if history else float("nan"),
+        **_evaluation(trained.policy, solver, steps, episodes, max_steps),
+    }
+    result_path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def _evaluation(policy, solver: str, steps: int, episodes: int, max_steps: int) -> dict:
+    """The cell's evaluation: final EMA weights, its sampler, the first ``episodes`` test seeds."""
+    start = time.perf_counter()
+    metrics = evaluate(
+        policy, evaluation_seeds(episodes), solver, steps, max_steps=max_steps, progress=False
+    )
+    return {
         "solver": solver,
         "solver_steps": steps,
         "episodes": metrics["n_episodes"],
@@ -71,10 +89,8 @@ def run_cell(
         "score_ci": list(metrics["score_ci"]),
         "success_rate": metrics["success_rate"],
         "success_ci": list(metrics["success_ci"]),
-        "eval_seconds": round(eval_seconds, 1),
+        "eval_seconds": round(time.perf_counter() - start, 1),
     }
-    result_path.write_text(json.dumps(result, indent=2))
-    return result
 
 
 def markdown(results: list[dict]) -> str:

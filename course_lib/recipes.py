@@ -33,12 +33,13 @@ TABLE_SOLVERS: dict[str, dict[str, int]] = {
 
 #: Sampler of each SDE in budgeted runs (time_to_score, the live runs of notebook 07): few network
 #: calls, so that 50 episodes evaluate in seconds. VP keeps 25 Heun steps: on its uniform grid 10
-#: steps cost the shipped model 0.18 of score (0.747 against 0.926 at 50 steps).
+#: steps cost the shipped model 0.18 of score (0.747 against 0.926 at 50 steps). VE-EDM takes Euler
+#: 10, CLD-HSM Heun 10: the better of the two on 200 seeds (figures/recipe_ablation.md).
 BUDGET_SAMPLERS: dict[str, tuple[str, int]] = {
     "vp": ("heun", 25),
     "ve": ("em", 50),
     "cld": ("euler", 50),
-    "ve-edm": ("heun", 10),
+    "ve-edm": ("euler", 10),
     "cld-hsm": ("heun", 10),
 }
 

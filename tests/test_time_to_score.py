@@ -60,14 +60,26 @@ def test_one_tiny_budgeted_cell_trains_evaluates_and_is_kept(bench, tmp_path, mo
 
     small = load_pusht().subset(range(8))
     monkeypatch.setattr(bench, "train", _with_demos(bench.train, small))
-    result = bench.run_cell("ve-edm", "tiny", 0.05, tmp_path, episodes=2, threads=1, max_steps=16)
+    result = bench.run_cell("ve-edm", "tiny", 0.1, tmp_path, episodes=2, threads=1, max_steps=16)
     assert result["steps"] >= 1 and 0.0 <= result["mean_score"] <= 1.0
     lo, hi = result["success_ci"]
     assert 0.0 <= lo <= result["success_rate"] <= hi <= 1.0
-    kept = json.loads((tmp_path / "ve-edm-tiny-0.05min" / "result.json").read_text())
+    kept = json.loads((tmp_path / "ve-edm-tiny-0.1min" / "result.json").read_text())
     assert kept["steps"] == result["steps"]
-    again = bench.run_cell("ve-edm", "tiny", 0.05, tmp_path, episodes=2, threads=1, max_steps=16)
+    again = bench.run_cell("ve-edm", "tiny", 0.1, tmp_path, episodes=2, threads=1, max_steps=16)
     assert again == kept, "a finished cell is read back, not trained again"
+
+    monkeypatch.setitem(bench.BUDGET_SAMPLERS, "ve-edm", ("euler", 3))
+    monkeypatch.setattr(bench, "train", _fails)
+    moved = bench.run_cell("ve-edm", "tiny", 0.1, tmp_path, episodes=2, threads=1, max_steps=16)
+    assert (moved["solver"], moved["solver_steps"]) == ("euler", 3)
+    assert moved["steps"] == kept["steps"] and moved["train_seconds"] == kept["train_seconds"]
+    on_disk = json.loads((tmp_path / "ve-edm-tiny-0.1min" / "result.json").read_text())
+    assert on_disk == moved, "a cell whose sampler changed is evaluated again, not retrained"
+
+
+def _fails(*args, **kwargs):
+    raise AssertionError("the cell was trained again")
 
 
 def _with_demos(train, demos):
