@@ -32,7 +32,7 @@ def names() -> list[str]:
     return sorted(found, key=lambda name: (order.get(name, len(order)), name))
 
 
-def load(name: str = "vp", device: str | torch.device = "auto") -> DiffusionPolicy:
+def load(name: str, device: str | torch.device = "auto") -> DiffusionPolicy:
     """Load ``course_lib/pretrained/<name>.pt`` (its metadata records the producing command).
 
     Only the shipped names are accepted (no paths: ``"../x"`` is refused, not resolved).

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from course_lib.sdes import CLDHSM, SDE, IsotropicKernelSDE
+from course_lib.sdes import SDE, IsotropicKernelSDE, PhaseSpaceKernelSDE
 from course_lib.sdes.base import rand, randn
 
 ArrayLike = Sequence[float] | Sequence[Sequence[float]] | Tensor
@@ -84,7 +84,7 @@ class GaussianMixture:
     # ------------------------------------------------------------------ marginals of p_t
     def position_marginal(self, sde: SDE, t: float) -> tuple[Tensor, Tensor]:
         """Component means and variances (K, d) of the data-space marginal p_t under ``sde``."""
-        if isinstance(sde, CLDHSM):
+        if isinstance(sde, PhaseSpaceKernelSDE):
             mx, _ = sde.kernel_mean_coeffs(t)
             sxx = sde.kernel_cov(t)[0]
             return float(mx) * self.means, float(mx) ** 2 * self.stds**2 + float(sxx)
@@ -97,7 +97,7 @@ class GaussianMixture:
         Isotropic kernels: m^2 Var[x_0] + std^2. CLD-HSM: Sigma(t) + Var[x_0] m m^T, m = (m_x, m_v).
         """
         var0 = self.variance()
-        if isinstance(sde, CLDHSM):
+        if isinstance(sde, PhaseSpaceKernelSDE):
             m = torch.stack([c.reshape(()) for c in sde.kernel_mean_coeffs(t)])
             sxx, sxv, svv = (float(c) for c in sde.kernel_cov(t))
             sigma = torch.tensor([[sxx, sxv], [sxv, svv]], dtype=torch.float64)
@@ -127,7 +127,7 @@ class GaussianMixture:
         "cld", and the velocity score of the joint phase-space density for "cld-hsm". States of
         shape (batch, ..., d * state_factor) are treated as independent d-dimensional draws.
         """
-        if isinstance(sde, CLDHSM):
+        if isinstance(sde, PhaseSpaceKernelSDE):
             return lambda state, t: self._velocity_score(sde, state, t)
         if isinstance(sde, IsotropicKernelSDE):
             return lambda state, t: self._position_score(sde, state, t)
@@ -186,7 +186,7 @@ class GaussianMixture:
             log_comps.append(math.log(w) - 0.5 * (diff**2 / var + torch.log(var)).sum(-1))
         return self._combine(log_comps, scores, state.dtype)
 
-    def _velocity_score(self, sde: CLDHSM, state: Tensor, t: Tensor) -> Tensor:
+    def _velocity_score(self, sde: PhaseSpaceKernelSDE, state: Tensor, t: Tensor) -> Tensor:
         tt, view = self._check_state(sde, state, t)
         dev = state.device
         mx, mv = (self._as_coef(c, view, dev) for c in sde.kernel_mean_coeffs(tt))

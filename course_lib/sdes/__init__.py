@@ -17,7 +17,7 @@ import inspect
 from course_lib.sdes.base import SDE, STEPPINGS, NetFn, TimeLike
 from course_lib.sdes.cld import PaperCLD
 from course_lib.sdes.cld_hsm import CLDHSM, HSMPreconditioning
-from course_lib.sdes.kernel import IsotropicKernelSDE
+from course_lib.sdes.kernel import IsotropicKernelSDE, PhaseSpaceKernelSDE
 from course_lib.sdes.ve import VESDE
 from course_lib.sdes.ve_edm import VEEDMSDE, EDMPreconditioning
 from course_lib.sdes.vp import VPSDE
@@ -111,6 +111,7 @@ __all__ = [
     "NAMES",
     "NetFn",
     "PaperCLD",
+    "PhaseSpaceKernelSDE",
     "SDE",
     "STEPPINGS",
     "TimeLike",

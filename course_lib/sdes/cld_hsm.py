@@ -48,7 +48,6 @@ import torch
 from torch import Tensor
 
 from course_lib.sdes.base import (
-    SDE,
     NetFn,
     TimeLike,
     mean_over_data,
@@ -57,6 +56,7 @@ from course_lib.sdes.base import (
     truncated_log_normal,
 )
 from course_lib.sdes.critical import Matrix2, critical_expm, critical_noise_cov
+from course_lib.sdes.kernel import PhaseSpaceKernelSDE
 
 #: Laws of the training times (see the module docstring).
 TIME_LAWS = ("lognormal", "sqrt", "uniform")
@@ -88,7 +88,7 @@ class HSMPreconditioning(NamedTuple):
     l_vv: Tensor
 
 
-class CLDHSM(SDE):
+class CLDHSM(PhaseSpaceKernelSDE):
     """Dockhorn et al.'s CLD with hybrid score matching; ``score_fn`` returns the velocity score."""
 
     name = "cld-hsm"

@@ -63,3 +63,19 @@ class IsotropicKernelSDE(SDE):
         """score = -(x - m x0) / s^2 (exact for the conditional kernel, Tweedie for E[x0|x])."""
         m, s = self._coefs(x, t)
         return -(x - m * x0) / s**2
+
+
+class PhaseSpaceKernelSDE(SDE):
+    """Mixin for a phase-space process whose state u = (x, v) given x_0 is Gaussian, per dimension:
+    u_t | x_0 ~ N((m_x x_0, m_v x_0), [[S_xx, S_xv], [S_xv, S_vv]]) (CLD-HSM). Its ``score_fn``
+    returns the velocity score of the joint density; subclasses give the two closed forms."""
+
+    state_factor = 2
+
+    @abc.abstractmethod
+    def kernel_mean_coeffs(self, t: TimeLike) -> tuple[Tensor, Tensor]:
+        """(m_x, m_v): E[x_t | x_0] = m_x x_0, E[v_t | x_0] = m_v x_0."""
+
+    @abc.abstractmethod
+    def kernel_cov(self, t: TimeLike) -> tuple[Tensor, Tensor, Tensor]:
+        """(S_xx, S_xv, S_vv): the covariance of (x_t, v_t) given x_0."""

@@ -1,4 +1,4 @@
-"""Samplers for "ve-edm" that step in the noise level sigma, not in t (Karras et al. 2022).
+"""Samplers that step in the noise level sigma, not in t (Karras et al. 2022; VE-EDM's stepping).
 
 With the denoiser D(x; sigma) = x + sigma^2 s(x, t(sigma)), the probability-flow ODE of
 x = x_0 + sigma n is dx/dsigma = (x - D(x; sigma))/sigma.
