@@ -37,7 +37,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train", help="train a diffusion policy (resumes when the run directory has a checkpoint)"
     )
-    p.add_argument("--sde", choices=sdes.NAMES, default="vp")
+    p.add_argument("--sde", choices=sdes.names(), default=sdes.DEFAULT)
     p.add_argument(
         "--sde-option",
         action="append",

@@ -6,7 +6,7 @@ import time
 
 import torch
 
-from course_lib import config
+from course_lib import config, sdes
 from course_lib.data import MinMaxNormalizer
 from course_lib.nets import count_parameters
 from course_lib.policy import OBS_DIMS, DiffusionPolicy, PolicyConfig
@@ -39,7 +39,7 @@ def training_throughput(
     obs_type: str = "keypoints",
 ) -> float:
     """Optimisation steps on random normalised batches for ``seconds``; returns samples/s."""
-    policy = _random_policy(decoder, "vp", device, obs_type)
+    policy = _random_policy(decoder, sdes.DEFAULT, device, obs_type)
     opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
     gen = torch.Generator(device=device).manual_seed(0)
     obs = _random_batch(policy, batch_size, device)
@@ -75,7 +75,7 @@ def run_bench(seconds: float = 5.0, device: str = "auto") -> None:
     print(f"device {dev}, torch threads {torch.get_num_threads()}")
     print("\ntraining throughput (batch 256, keypoint observation, VP loss)")
     for decoder in ("tiny", RECIPE_DECODER, "course", "unet", "paper"):
-        params = count_parameters(_random_policy(decoder, "vp", dev))
+        params = count_parameters(_random_policy(decoder, sdes.DEFAULT, dev))
         print(
             f"  {decoder:8s} {params / 1e6:6.2f}M params  {training_throughput(decoder, seconds, dev):8.0f} samples/s"
         )
@@ -83,7 +83,7 @@ def run_bench(seconds: float = 5.0, device: str = "auto") -> None:
         "\ntraining throughput of the image policy (ResNet-18 + decoder, two 84 px frames, batch 64)"
     )
     for decoder in ("course", "paper"):
-        params = count_parameters(_random_policy(decoder, "vp", dev, "pixels"))
+        params = count_parameters(_random_policy(decoder, sdes.DEFAULT, dev, "pixels"))
         rate = training_throughput(decoder, seconds, dev, batch_size=64, obs_type="pixels")
         print(f"  {decoder:8s} {params / 1e6:6.2f}M params  {rate:8.1f} samples/s")
     print("\nlatency of one action chunk at batch 1, shipped models, budget samplers")

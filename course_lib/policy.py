@@ -74,7 +74,7 @@ class ObservationRangeWarning(UserWarning):
 class PolicyConfig:
     """Everything needed to rebuild a policy (saved inside every checkpoint)."""
 
-    sde: str = "vp"
+    sde: str = sdes.DEFAULT
     sde_overrides: dict[str, Any] = field(default_factory=dict)
     obs_type: str = "keypoints"
     n_obs: int = 2

@@ -59,6 +59,8 @@ for _cls in (VPSDE, VESDE, PaperCLD, CLDHSM, VEEDMSDE):
 
 #: The processes of the course (the registry as shipped; :func:`names` includes later additions).
 NAMES: tuple[str, ...] = tuple(_REGISTRY)
+#: The process of a policy or a command given none: the paper's first, VP.
+DEFAULT: str = VPSDE.name
 
 
 def names() -> tuple[str, ...]:
@@ -105,6 +107,7 @@ def get(name: str, **overrides: float | str) -> SDE:
 
 __all__ = [
     "CLDHSM",
+    "DEFAULT",
     "EDMPreconditioning",
     "HSMPreconditioning",
     "IsotropicKernelSDE",
