@@ -66,9 +66,15 @@ html_title = "Continuous-time diffusion policies"
 html_static_path = ["_static", str(BUILD / "static")]
 html_theme_options = {"show_toc_level": 2, "use_download_button": False}
 html_last_updated_fmt = None
+#: The theme's light/dark switch needs a default mode (without one it logs a console error).
+html_context = {"default_mode": "light"}
 MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
-mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML"
-mathjax2_config = {"tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]}}
+mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
+#: jupyter-server-mathjax ships the "-full" configuration and the STIX-Web fonts only.
+mathjax2_config = {
+    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]},
+    "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web"},
+}
 
 
 def _copy_mathjax(app) -> None:

@@ -5,8 +5,9 @@ them) with its own settings, workspaces, runtime and config directories, so the 
 the source tree or the user's Jupyter set-up. Fast mode is on and figures go to a temporary folder.
 Chromium is the distribution's package (``/usr/bin/chromium``), driven by Playwright for Python.
 
-A failing test leaves a screenshot in ``build/browser/`` (git-ignored); ``$BROWSER_ARTIFACTS``
-moves it. Under ``CI`` a missing browser is an error, never a skip.
+A failing test leaves a screenshot, and the suite its measurements, in the session's pytest
+temporary folder (``artifacts/``), or in ``$BROWSER_ARTIFACTS`` when set; never in the source tree.
+Under ``CI`` a missing browser is an error, never a skip.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from lab_driver import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -81,6 +81,16 @@ class Lab:
         sep = "&" if "?" in path else "?"
         return f"http://127.0.0.1:{self.port}/{path}{sep}token={self.token}"
 
+    def shut_down_kernels(self) -> None:
+        """End every session and its kernel (a notebook's kernel holds most of a GiB)."""
+        with urllib.request.urlopen(self.url("api/sessions"), timeout=30) as response:
+            sessions = json.load(response)
+        for session in sessions:
+            request = urllib.request.Request(
+                self.url(f"api/sessions/{session['id']}"), method="DELETE"
+            )
+            urllib.request.urlopen(request, timeout=60).close()
+
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Lab:
@@ -109,6 +119,7 @@ def lab(tmp_path_factory) -> Lab:
     env = {
         **os.environ,
         "COURSE_FAST": "1",
+        "COURSE_EXERCISES_STRICT": "1",  # a solution that fails its check raises, as under nbval
         "COURSE_FIGURES": str(home / "figures"),
         "COURSE_LIB_CACHE": str(home / "cache"),  # the game's recordings land here
         "OMP_NUM_THREADS": "1",
@@ -159,6 +170,24 @@ def lab(tmp_path_factory) -> Lab:
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory) -> Path:
+    """Where screenshots and measurements go: ``$BROWSER_ARTIFACTS`` or the session's tmp."""
+    explicit = os.environ.get("BROWSER_ARTIFACTS")
+    folder = Path(explicit) if explicit else tmp_path_factory.getbasetemp() / "artifacts"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _fresh_kernels(request):
+    """After each test that used JupyterLab, its kernels are shut down."""
+    lab = request.getfixturevalue("lab") if "lab" in request.fixturenames else None
+    yield
+    if lab is not None:
+        lab.shut_down_kernels()
 
 
 @pytest.fixture(scope="session")
@@ -222,7 +251,7 @@ def pytest_runtest_makereport(item, call):
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser, artifacts, request):
     """A fresh 1024x768 page whose console errors are collected (``page.console.errors``); a
     screenshot is saved when the test fails."""
     context = browser.new_context(viewport=VIEWPORT)
@@ -233,7 +262,7 @@ def page(browser, request):
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
-        page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
+        print(f"screenshot: {artifacts / name}.png")
     context.close()

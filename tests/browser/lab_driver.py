@@ -7,15 +7,8 @@ the DOM for everything the student sees (widgets, images, sizes).
 
 from __future__ import annotations
 
-import os
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
-#: Where failing tests leave screenshots and the suite its measurements (git-ignored).
-ARTIFACTS = Path(
-    os.environ.get("BROWSER_ARTIFACTS", Path(__file__).resolve().parents[2] / "build" / "browser")
-)
 #: Classes the course's widgets put on their DOM (see course_lib.widgets.base).
 APP = ".course-slider-app"
 BUSY = ".course-busy"
@@ -27,8 +20,13 @@ _NOTEBOOK_STATE = """() => {
   const running = cells.filter(c => (c.promptNode?.textContent || '').includes('*')).length;
   const unrun = cells.filter(c => c.model.sharedModel.getSource().trim() !== ''
                                  && c.model.executionCount === null).length;
+  const errors = cells.filter(c => {
+    const outputs = c.model.outputs;
+    for (let i = 0; i < outputs.length; i++) if (outputs.get(i).type === 'error') return true;
+    return false;
+  }).length;
   const kernel = panel.sessionContext.session?.kernel;
-  return {running, unrun, status: kernel ? kernel.status : 'none', cells: cells.length};
+  return {running, unrun, errors, status: kernel ? kernel.status : 'none', cells: cells.length};
 }"""
 
 _START_RECORDING = """(app) => {
@@ -67,19 +65,6 @@ _OUTPUT_SIGNATURE = """(app) => {
 }"""
 
 
-@dataclass
-class Action:
-    """One user action on one control, as the browser saw it."""
-
-    notebook: str
-    app: int
-    control: str
-    latency_s: float | None  # action to first new output; None if nothing was drawn
-    redraws: int
-    busy_seen: bool
-    changed: bool
-
-
 def open_notebook(page, lab, name: str) -> None:
     """Open ``notebooks/<name>`` alone (``reset``: no tabs restored from an earlier page) and wait
     for its kernel. The generous timeouts are for a loaded machine."""
@@ -101,23 +86,38 @@ def wait_for(page, condition, timeout: float, script: str = _NOTEBOOK_STATE, arg
 
 
 def run_all(page, timeout: float = 300) -> float:
-    """Run all cells (the student's "Run All") and wait until every one has run; seconds taken."""
+    """Run all cells (the student's "Run All") and wait until every one has run, or a cell has
+    raised (the kernel then skips the rest); seconds taken."""
     start = time.monotonic()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
     page.wait_for_timeout(500)
     wait_for(
         page,
-        lambda s: s["running"] == 0 and s["unrun"] == 0 and s["status"] == "idle",
+        lambda s: s["running"] == 0 and s["status"] == "idle" and (s["unrun"] == 0 or s["errors"]),
         timeout,
     )
     return time.monotonic() - start
 
 
 def tracebacks(page) -> list[str]:
-    """Tracebacks shown in the notebook's outputs (Python errors)."""
-    return page.eval_on_selector_all(
-        ".jp-OutputArea-output.jp-RenderedText[data-mime-type='application/vnd.jupyter.error']",
-        "els => els.map(e => e.innerText.slice(-1500))",
+    """Errors raised in the notebook's cells (from the cell models, so none is missed): the
+    exception and the end of its traceback, one string per error."""
+    return page.evaluate(
+        """() => {
+      const panel = window.jupyterapp.shell.currentWidget;
+      const found = [];
+      for (const cell of panel.content.widgets) {
+        const outputs = cell.model.outputs;
+        if (!outputs) continue;
+        for (let i = 0; i < outputs.length; i++) {
+          const out = outputs.get(i).toJSON();
+          if (out.output_type !== 'error') continue;
+          const tb = (out.traceback || []).join('\\n').replace(/\\x1b\\[[0-9;]*m/g, '');
+          found.push(`${out.ename}: ${out.evalue}\\n${tb.slice(-1500)}`);
+        }
+      }
+      return found;
+    }"""
     )
 
 
@@ -133,7 +133,7 @@ def save(page) -> None:
     page.wait_for_timeout(500)
 
 
-def act_and_measure(page, app, do, *, settle_s: float = 1.0, timeout: float = 30) -> dict:
+def act_and_measure(page, app, do, *, settle_s: float = 1.0, timeout: float = 120) -> dict:
     """Run ``do()`` (one user action on a control of ``app``) and watch ``app``'s output area:
     latency to the first new output, number of outputs drawn, whether the busy indicator showed,
     and whether the figure changed. Waits until the busy indicator is off and nothing new has

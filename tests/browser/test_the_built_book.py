@@ -18,7 +18,6 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
-from lab_driver import ARTIFACTS
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOK_HTML = Path(os.environ.get("COURSE_BOOK_HTML", ROOT / "build" / "book" / "html"))
@@ -38,9 +37,10 @@ _PAGE_FACTS = """() => {
   };
 }"""
 
-#: Resolves once MathJax has typeset the page (its startup "End" hook, then an empty queue).
-_MATHJAX_DONE = """() => new Promise(resolve => window.MathJax.Hub.Register.StartupHook(
-  'End', () => window.MathJax.Hub.Queue(() => resolve(true))))"""
+#: Sets ``window.__typeset`` once MathJax has typeset the page (its startup "End" hook, then an
+#: empty queue); a MathJax that never starts (a missing config file) times out instead of hanging.
+_MATHJAX_DONE = """() => { window.__typeset = false; window.MathJax.Hub.Register.StartupHook(
+  'End', () => window.MathJax.Hub.Queue(() => { window.__typeset = true; })); }"""
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +54,7 @@ def book(request, tmp_path_factory) -> Path:
     source = tmp_path_factory.mktemp("book-src")
     for name in ("conf.py", "index.md"):
         shutil.copy2(ROOT / "book" / name, source / name)
+    (source / "_static").symlink_to(ROOT / "book" / "_static")
     shutil.copy2(ROOT / "README.md", source.parent / "README.md")  # index.md includes ../README.md
     (source / "notebooks").symlink_to(lab.root / "notebooks")
     html = source.parent / "html"
@@ -102,7 +103,7 @@ def test_the_book_has_every_notebook_in_order(book):
     assert -1 not in positions and positions == sorted(positions), "toctree order"
 
 
-def test_every_page_renders_cleanly(page, book, site):
+def test_every_page_renders_cleanly(page, book, site, artifacts):
     problems = []
     for name in _pages(book):
         url = urljoin(site, name)
@@ -111,6 +112,7 @@ def test_every_page_renders_cleanly(page, book, site):
         if page.locator(".math").count():  # Sphinx loads MathJax only on pages with formulas
             page.wait_for_function("() => window.MathJax && window.MathJax.Hub", timeout=30_000)
             page.evaluate(_MATHJAX_DONE)
+            page.wait_for_function("() => window.__typeset === true", timeout=60_000)
         facts = page.evaluate(_PAGE_FACTS)
         if "$$" in facts["text"] or "\\[" in facts["text"]:
             problems.append(f"{name}: raw math left after typesetting")
@@ -127,7 +129,6 @@ def test_every_page_renders_cleanly(page, book, site):
             elif target.fragment and path == book / name and target.fragment not in facts["ids"]:
                 problems.append(f"{name}: broken anchor {href}")
         if name in ("index.html", "notebooks/02_vp_sde.html"):
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / f"book_{Path(name).stem}.png"))
+            page.screenshot(path=str(artifacts / f"book_{Path(name).stem}.png"))
     assert problems == []
     assert page.console.errors == []
