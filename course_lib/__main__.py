@@ -64,6 +64,17 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         help="wall-clock budget: steps, warm-up and cosine decay fitted to it (exclusive with --steps)",
     )
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA; slower on most CPUs)")
+    p.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="image encoder in NHWC memory order (faster on GPU tensor cores)",
+    )
+    p.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="DataLoader worker processes preparing batches ahead (image policy on a GPU: 4)",
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -180,6 +191,7 @@ def check_train_args(args: argparse.Namespace) -> None:
         if not args.minutes > 0:
             raise UsageError(f"--minutes must be positive, got {args.minutes:g}")
     _at_least(args.batch_size, 1, "--batch-size")
+    _at_least(args.num_workers, 0, "--num-workers")
     _at_least(args.nproc, 1, "--nproc")
     if args.nproc is not None:
         from course_lib.distributed import launched_ranks
@@ -295,6 +307,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "device": args.device,
         "num_threads": args.threads,
         "amp": args.amp or None,
+        "channels_last": args.channels_last or None,
+        "num_workers": args.num_workers,
     }
     train_cfg = dataclasses.replace(
         train_cfg, **{k: v for k, v in train_changes.items() if v is not None}

@@ -33,7 +33,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,15 +45,9 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from course_lib import distributed
-from course_lib.data import (
-    MinMaxNormalizer,
-    center_crop,
-    load_pusht,
-    make_windows,
-    random_crop,
-    render_dataset_images,
-    split_episodes,
-)
+from course_lib.data import MinMaxNormalizer, load_pusht, make_windows, split_episodes
+from course_lib.data.batches import StepBatches, step_loader, window_frames
+from course_lib.data.images import shared_dataset_images
 from course_lib.outputs import ensure_writable_dir
 from course_lib.policy import (
     DiffusionPolicy,
@@ -67,7 +61,7 @@ _TRAIN_FORMAT = "course_lib.TrainingCheckpoint"
 
 #: TrainConfig fields that may change between a run and its resumption (they do not change the
 #: numbers: where it runs, how often it is saved).
-_RESUMABLE_CHANGES = frozenset({"device", "num_threads", "ckpt_every"})
+_RESUMABLE_CHANGES = frozenset({"device", "num_threads", "ckpt_every", "channels_last"})
 
 
 @dataclass
@@ -77,6 +71,12 @@ class TrainConfig:
     ``minutes`` sets a wall-clock budget: ``steps`` is then fitted to it at the start of the run.
     ``warmup``, ``val_every`` and ``ckpt_every`` left at None follow from ``steps``
     (:meth:`resolved`): warm-up min(300, steps/10), 10 validation rows, 2 checkpoints at least.
+
+    Throughput options: ``amp`` runs the forward pass (image encoder included) under bf16
+    autocast; ``channels_last`` keeps the image encoder in NHWC order (image policies; the same
+    numbers to rounding); ``num_workers`` > 0 prepares batches ahead in that many DataLoader
+    worker processes, each batch drawn from its own seed (``course_lib.data.batches``: other
+    batches than with 0, which draws them in the training loop from the run's generator).
     """
 
     steps: int = 6000
@@ -95,6 +95,8 @@ class TrainConfig:
     minutes: float | None = None
     amp: bool = False
     max_grad_norm: float | None = 1.0
+    channels_last: bool = False
+    num_workers: int = 0
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup", "val_every", "ckpt_every", "num_threads"):
@@ -103,6 +105,10 @@ class TrainConfig:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        if isinstance(self.num_workers, bool) or not (
+            isinstance(self.num_workers, int) and self.num_workers >= 0
+        ):
+            raise ValueError(f"num_workers must be an integer >= 0, got {self.num_workers!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not self.lr > 0:
@@ -175,21 +181,39 @@ class _Batches:
         """Observations of windows ``idx[rows]`` and the actions of all windows ``idx``.
 
         The random crops are drawn for the whole batch (the generator advances as in a single
-        process) and cut from uint8 frames; only the kept rows are converted to float, on the
-        device (a quarter of the bytes to copy), through pinned memory on CUDA.
+        process) and cut from uint8 frames of the kept rows only (``window_frames``).
         """
+        frames = None
+        if self.images is not None:
+            frames = window_frames(
+                self.images, self.frame_index, idx, 84, generator if train else None, rows
+            )
+        return self._on_device(idx, frames, rows)
+
+    def stream(
+        self, seed: int, start: int, stop: int, batch_size: int, rows: slice | None, workers: int
+    ) -> Iterator[tuple[dict, torch.Tensor]]:
+        """Batches ``start`` .. ``stop - 1`` of a run seeded ``seed``, drawn by step number and
+        prepared ahead by ``workers`` processes (``course_lib.data.batches``), pinned on CUDA.
+        Close the iterator to stop the workers."""
+        batches = StepBatches(len(self), batch_size, seed, rows, self.frame_index, self.images)
+        pin = self.device.type == "cuda"
+        for batch in step_loader(batches, start, stop, workers, pin_memory=pin):
+            yield self._on_device(batch["idx"], batch.get("frames"), rows)
+
+    def _on_device(
+        self, idx: torch.Tensor, frames: torch.Tensor | None, rows: slice | None
+    ) -> tuple[dict, torch.Tensor]:
+        """uint8 frames (b, n_obs, H, W, 3) go to the device (through pinned memory on CUDA) and
+        only there become float (b, n_obs, 3, H, W) in [0, 1]: a quarter of the bytes to copy."""
         rows = rows or slice(None)
         obs = {"obs": self.obs[idx[rows].to(self.device)]}
-        if self.images is not None:
-            frames = self.images[self.frame_index[idx]]  # (B, n_obs, H, W, 3) uint8
-            if train:
-                frames = random_crop(frames, 84, generator=generator, layout="hwc")
-            else:
-                frames = center_crop(frames, 84, layout="hwc")
-            frames = frames[rows]
+        if frames is not None:
             if self.device.type == "cuda":
-                frames = frames.pin_memory().to(self.device, non_blocking=True)
-            frames = frames.to(self.device).permute(0, 1, 4, 2, 3).contiguous()
+                if not frames.is_pinned():
+                    frames = frames.pin_memory()
+                frames = frames.to(self.device, non_blocking=True)
+            frames = frames.permute(0, 1, 4, 2, 3).contiguous()
             obs["images"] = frames.float() / 255.0
         return obs, self.action[idx.to(self.device)]
 
@@ -290,6 +314,8 @@ class _Run:
         self.policy = DiffusionPolicy(policy_cfg, obs_norm, act_norm, metadata=metadata).to(
             self.device
         )
+        if train_cfg.channels_last and policy_cfg.is_image:
+            self.policy.encoder.use_channels_last()
         self.ema = (  # rank 0 alone keeps the EMA (the policy it ships)
             AveragedModel(
                 self.policy,
@@ -347,16 +373,21 @@ class _Run:
         opt: torch.optim.Optimizer,
         gen: torch.Generator,
         group: distributed.Group,
+        batches: Iterator[tuple[dict, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
-        """Draw a global batch, take one AdamW step on ``model`` (a ``_ShardLoss``, DDP-wrapped
-        when distributed); returns the (detached) loss of the global batch, the same on all ranks.
+        """Draw a global batch (or take the next of ``batches``), take one AdamW step on ``model``
+        (a ``_ShardLoss``, DDP-wrapped when distributed); returns the (detached) loss of the global
+        batch, the same on all ranks.
 
         The loss is averaged over the ranks before the backward pass, so that all of them skip a
         non-finite step together (a rank alone in a gradient all-reduce would wait forever).
         """
         model.train()
-        idx = torch.randint(len(self.train_batches), (self.cfg.batch_size,), generator=gen)
-        obs, actions = self.train_batches.get(idx, gen, train=True, rows=self.rows)
+        if batches is not None:
+            obs, actions = next(batches)
+        else:
+            idx = torch.randint(len(self.train_batches), (self.cfg.batch_size,), generator=gen)
+            obs, actions = self.train_batches.get(idx, gen, train=True, rows=self.rows)
         with self.autocast():
             loss = model(obs, actions, _device_generator(gen, self.device))
         global_loss = group.mean(loss.detach())
@@ -386,15 +417,28 @@ class _Run:
         opt = torch.optim.AdamW(policy.parameters(), lr=self.cfg.lr)
         gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         ema = copy.deepcopy(self.ema)
-        for _ in range(2):
-            self.optimisation_step(model, opt, gen, self.group)
-        n, start = 0, time.perf_counter()
-        while not self.group.any(n >= 3 and time.perf_counter() - start >= seconds):
-            self.optimisation_step(model, opt, gen, self.group)
-            if ema is not None:
-                ema.update_parameters(policy)
-            n += 1
-        return n * self.cfg.batch_size / (time.perf_counter() - start)
+        batches = self.batch_stream(self.cfg.seed + 1, 0, 2**62)
+        try:
+            for _ in range(2):
+                self.optimisation_step(model, opt, gen, self.group, batches)
+            n, start = 0, time.perf_counter()
+            while not self.group.any(n >= 3 and time.perf_counter() - start >= seconds):
+                self.optimisation_step(model, opt, gen, self.group, batches)
+                if ema is not None:
+                    ema.update_parameters(policy)
+                n += 1
+            return n * self.cfg.batch_size / (time.perf_counter() - start)
+        finally:
+            if batches is not None:
+                batches.close()
+
+    def batch_stream(self, seed: int, start: int, stop: int):
+        """The training batches from worker processes, or None (drawn in ``optimisation_step``)."""
+        if not self.cfg.num_workers:
+            return None
+        return self.train_batches.stream(
+            seed, start, stop, self.cfg.batch_size, self.rows, self.cfg.num_workers
+        )
 
     # ------------------------------------------------------------------ persistence
     def load(self, state: dict[str, Any]) -> None:
@@ -553,18 +597,20 @@ def _start(
     return budget
 
 
-def _shared_images(demos, group: distributed.Group) -> torch.Tensor:
-    """The frames rendered at 96 px, memory-mapped from the image cache.
+def _shared_images(demos, group: distributed.Group):
+    """The frames rendered at 96 px, memory-mapped from the image cache (``shared_dataset_images``).
 
-    Rank 0 renders the cache when it is missing while the other ranks wait, then each maps the
-    same file: the operating system keeps one copy of its pages for all ranks.
+    The first rank of each node renders the cache when it is missing while the other ranks wait,
+    then each maps the same file: the operating system keeps one copy of its pages for all the
+    ranks of a node and their loader workers.
     """
-    if not group.is_main:
+    leader = group.local_rank == 0
+    if not leader:
         group.barrier()
-    images = render_dataset_images(demos, size=96, progress=group.is_main)
-    if group.is_main:
+    images = shared_dataset_images(demos, size=96, progress=group.is_main)
+    if leader:
         group.barrier()
-    return torch.from_numpy(images)
+    return images
 
 
 def _fit_to_budget(
@@ -615,10 +661,11 @@ def _loop(
     main = run.group.is_main
     t_start = time.perf_counter() - run.elapsed
     t_window, n_window = time.perf_counter(), 0
+    batches = run.batch_stream(cfg.seed, run.step, cfg.steps)  # resumes at its step
     try:
         with _StopRequest() as stop:
             while run.step < cfg.steps:
-                loss = run.optimisation_step(run.model, run.opt, run.gen, run.group)
+                loss = run.optimisation_step(run.model, run.opt, run.gen, run.group, batches)
                 value = loss.item()
                 if not math.isfinite(value):
                     raise TrainingDiverged(
@@ -671,6 +718,9 @@ def _loop(
                 file=sys.stderr,
             )
         raise
+    finally:
+        if batches is not None:
+            batches.close()  # stops the loader's workers
     bar.close()
     run.elapsed = time.perf_counter() - t_start
     return _finish(run, cfg)
