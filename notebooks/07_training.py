@@ -387,3 +387,84 @@ if {"vp", "ve", "cld"} <= set(curves):
 #   three, an exact one scores $\mathcal L^\ast < 1$, and a loss curve is read against these.
 # * Low loss does not yet say how good the sampled actions are: that depends on the sampler
 #   too, which notebook 08 takes apart before notebook 09 runs the policies on PushT.
+
+# %% [markdown]
+# ## Appendix · The visuomotor policy on a GPU or a cluster
+#
+# The paper's Table 1 also has a **visuomotor** policy: it sees the last two 84 px frames (random
+# crops of 96 px renders) through a ResNet-18 with group norm, plus the agent position, instead of
+# the keypoints. Everything else (SDE, loss, decoder, sampler) is the same, and so is the command:
+# `--obs pixels`. What changes is the cost: the ResNet makes a training sample about 30 times dearer
+# than a keypoint sample, so a laptop CPU trains it at tens of samples per second (`python -m
+# course_lib bench` prints this machine's figure), and the course recipe's 1.5 million samples
+# take hours. This is a job for a GPU, or several.
+#
+# **One GPU.** The rendered frames are cached on disk (under `$COURSE_LIB_CACHE`, 700 MB at 96 px,
+# rendered once from the demonstrations' states) and memory-mapped, never loaded whole.
+# `--num-workers N` prepares the next batches in N DataLoader worker processes while the GPU trains
+# on the current one (window indices and crop offsets of batch k come from a seed of its own, so
+# the batches do not depend on the number of workers and a resumed run finds its place), in pinned
+# memory, as uint8: the frames become float only on the GPU. `--amp` runs the forward pass, image
+# encoder included, in bfloat16; `--channels-last` keeps the ResNet in NHWC order, the layout
+# tensor cores want.
+#
+# ```
+# python -m course_lib train --sde vp --obs pixels --device cuda \
+#     --amp --channels-last --num-workers 4 --run-dir runs/vp-pixels
+# ```
+#
+# **All GPUs of one node.** `torchrun` starts one process per GPU; each takes its local GPU (NCCL).
+# Every rank draws the same global batch from the same seed and trains on its own equal shard,
+# so N GPUs give the numbers of one GPU with the same `--batch-size` (which must divide by N), to
+# rounding. Rank 0 alone logs, validates, keeps the EMA and writes the run directory; a run stopped
+# by Ctrl-C or the scheduler resumes with the same command. `--nproc 8` is a short-hand that calls
+# torchrun for you.
+#
+# ```
+# torchrun --standalone --nproc-per-node 8 -m course_lib train --sde vp --obs pixels \
+#     --amp --channels-last --num-workers 4 --batch-size 512 --run-dir runs/vp-pixels-8gpu
+# python -m course_lib train --nproc 8 --sde vp --obs pixels --amp --channels-last \
+#     --num-workers 4 --batch-size 512 --run-dir runs/vp-pixels-8gpu      # the same job
+# ```
+#
+# Keep 64 samples or more per GPU: at 32 per step a GPU waits on the gradient all-reduce more
+# than it computes. A larger global batch is a different optimisation, so retune `--lr`.
+#
+# **Several nodes.** Run the same `torchrun` line on every node; they meet at a rendezvous
+# endpoint (a host and port that all nodes reach, here that of the first node) under a job id of
+# your choice:
+#
+# ```
+# torchrun --nnodes 2 --nproc-per-node 8 \
+#     --rdzv-backend c10d --rdzv-endpoint node0.cluster:29500 --rdzv-id pusht-vp-pixels \
+#     -m course_lib train --sde vp --obs pixels --amp --channels-last --num-workers 4 \
+#     --batch-size 1024 --run-dir /shared/runs/vp-pixels-2x8
+# ```
+#
+# Under SLURM, start that line once per node with `srun --nodes 2 --ntasks-per-node 1 ...`, with
+# `--rdzv-endpoint $(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1):29500` and
+# `--rdzv-id $SLURM_JOB_ID`. Which node hosts rank 0 is decided at the rendezvous, so put
+# `--run-dir` on a file system every node sees (resuming reads it there). Each node needs the
+# demonstrations (`$COURSE_LIB_DATA`, or the download into its cache); the first rank of each
+# node renders the image cache when its node lacks it, while the others wait. Collectives that
+# wait longer than `COURSE_LIB_DIST_TIMEOUT_S` seconds (900 by default) raise instead of hanging,
+# and a rank that fails stops the whole job with its message.
+#
+# **Checking a GPU machine.** `bash benchmarks/gpu_check.sh` trains the image policy for a few
+# hundred steps on one GPU and then on all of them, evaluates each run on 10 test seeds and
+# prints samples/s and score; `python -m course_lib bench` prints the image policy's samples/s
+# per device, with channels-last and bf16 side by side. The next cell runs that measurement here
+# for a few seconds, or, in fast mode (CI), only says how.
+
+# %%
+import torch
+
+from course_lib import config
+from course_lib.bench import format_image_throughput, image_throughput_rows
+
+if config.FAST:
+    print("fast mode: no measurement. On this machine, run:  python -m course_lib bench")
+else:
+    devices = ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    rows = image_throughput_rows(devices, seconds=3.0, decoders=("course-p4",))
+    print(format_image_throughput(rows))
