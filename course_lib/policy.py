@@ -38,7 +38,7 @@ from course_lib.checkpoints import (
     read_checkpoint,
 )
 from course_lib.data import MinMaxNormalizer
-from course_lib.nets import DECODER_SIZES, build_decoder, build_encoder
+from course_lib.nets import DECODER_SIZES, build_decoder, build_encoder, inference_call
 from course_lib.solvers.grids import check_steps
 
 __all__ = [
@@ -187,7 +187,7 @@ class DiffusionPolicy(nn.Module):
         """The learned score s_theta(x, t, o) for fixed observation features, as solvers expect it."""
 
         def network(x_in: torch.Tensor, c_noise: torch.Tensor) -> torch.Tensor:
-            return self.decoder(x_in, c_noise, cond)
+            return inference_call(self.decoder, x_in, c_noise, cond)
 
         def score(state: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return self.sde.network_score(network, state, t)

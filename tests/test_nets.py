@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_lib import sdes
-from course_lib.nets import DiTBlock
+from course_lib.nets import DECODER_SIZES, DiTBlock, build_decoder, inference_call
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -38,3 +38,22 @@ def test_network_score_is_the_network_through_inputs_and_output_maps(name):
     x_in, c_noise = sde.network_inputs(state, t)
     expected = sde.score_from_output(network(x_in, c_noise), state, t)
     assert torch.equal(sde.network_score(network, state, t), expected)
+
+
+@pytest.mark.parametrize("size", ["tiny", "unet-small"])
+def test_inference_call_gives_the_decoders_outputs_and_follows_its_weights(size):
+    torch.manual_seed(2)
+    decoder = build_decoder(size, horizon=16, in_channels=2, out_channels=2).eval()
+    for p in decoder.parameters():  # adaLN-Zero starts at zero: give the output something to show
+        torch.nn.init.normal_(p, std=0.05)
+    x, c, cond = torch.randn(3, 16, 2), torch.rand(3), torch.randn(3, DECODER_SIZES[size].cond_dim)
+    with torch.no_grad():
+        assert torch.equal(inference_call(decoder, x, c, cond), decoder(x, c, cond))
+        for p in decoder.parameters():
+            p.add_(0.01)  # an optimiser or EMA step changes the weights in place
+        assert torch.equal(inference_call(decoder, x, c, cond), decoder(x, c, cond))
+        one = inference_call(decoder, x[:1], c[:1], cond[:1])  # another shape: its own trace
+        assert torch.equal(one, decoder(x[:1], c[:1], cond[:1]))
+    out = inference_call(decoder, x, c, cond)  # with autograd on: the module itself
+    out.square().sum().backward()
+    assert all(p.grad is not None for p in decoder.parameters() if p.requires_grad)
