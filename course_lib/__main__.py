@@ -361,7 +361,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     summary = {k: v for k, v in result.items() if not k.startswith("episode_") and k != "seeds"}
     print(json.dumps(summary, indent=2))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+        args.json.write_text(json.dumps(result.to_dict(), indent=2))
     return 0
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from course_lib import config
+from course_lib import config, tables
 from course_lib.evaluate import evaluate
 from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import save_figure
@@ -31,8 +31,6 @@ from course_lib.recipes import (
 )
 from course_lib.shipped import PRETRAINED_DIR
 from course_lib.train import export_policy, read_loss_csv, train
-
-SOLVER_LABEL = {"euler": "Euler", "heun": "Heun", "em": "Euler-Maruyama", "sscs": "SSCS"}
 
 
 def run_dir_for(runs: Path, sde: str) -> Path:
@@ -110,23 +108,9 @@ def evaluate_cell(
     )
     if cache.exists() and not refresh and not stale:
         return json.loads(cache.read_text())
-    result = evaluate(policy, list(TEST_SEEDS)[:episodes], solver, steps)
+    result = evaluate(policy, list(TEST_SEEDS)[:episodes], solver, steps).to_dict()
     cache.write_text(json.dumps(result, indent=2))
     return result
-
-
-def _cell(result: dict[str, Any]) -> dict[str, Any]:
-    keep = (
-        "mean_score",
-        "score_ci",
-        "success_rate",
-        "success_ci",
-        "mean_final_coverage",
-        "smoothness",
-        "latency_ms",
-        "steps",
-    )
-    return {k: result[k] for k in keep if k in result}  # older caches have no intervals
 
 
 def reproduce(
@@ -165,14 +149,14 @@ def reproduce(
         )
         policy = DiffusionPolicy.load(policy_path, device=device)
         results[sde] = {
-            solver: _cell(
+            solver: tables.cell(
                 evaluate_cell(policy, policy_path.parent, solver, n, episodes, refresh=retrain)
             )
             for solver, n in TABLE_SOLVERS[sde].items()
         }
         if ship:
             ship_policy(policy_path, sde, results[sde])
-    previous = load_results()
+    previous = tables.read_table(tables.CORRECTED_TABLE, missing_ok=True)["results"]
     merged = {**previous, **results}
     write_tables(merged, episodes)
     histories = {}
@@ -205,54 +189,13 @@ def ship_policy(
     return policy.save(PRETRAINED_DIR / f"{name}.pt")
 
 
-def load_results(path: Path | None = None) -> dict[str, dict[str, dict[str, Any]]]:
-    """The results behind the last written tables (``figures/table1_corrected.json``), if any."""
-    path = path or config.FIGURES_DIR / "table1_corrected.json"
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text())["results"]
-
-
-def _rows(
-    results: dict, sdes: Iterable[str]
-) -> list[tuple[str, str, dict[str, Any], float | None]]:
-    rows = []
-    for sde in sdes:
-        paper_row = next((p for p, c in CORRECTION_OF.items() if c == sde), sde)
-        for solver, cell in results.get(sde, {}).items():
-            rows.append((sde, solver, cell, PAPER_TABLE1.get(paper_row, {}).get(solver)))
-    return rows
-
-
-def _markdown(rows, title: str, episodes: int) -> str:
-    lines = [
-        f"# {title}",
-        "",
-        f"Mean score (mean over {episodes} test episodes, seeds 100000.., of the max coverage reward), "
-        "beside the paper's Table 1 (average goal coverage). Success = coverage > 0.95 reached; "
-        "smoothness = mean squared jerk of the executed targets (px^2); latency per action chunk. "
-        "Brackets: 95 % intervals (score: percentile bootstrap over episodes; success: Wilson).",
-        "",
-        "| SDE | solver | N | ours: score | paper | success | final coverage | smoothness | latency ms |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for sde, solver, cell, paper in rows:
-        paper_s = f"{paper:.3f}" if paper is not None else "–"
-        score_ci = _interval(cell.get("score_ci"), "{:.2f}")
-        success_ci = _interval(cell.get("success_ci"), "{:.0%}")
-        lines.append(
-            f"| {sde.upper()} | {SOLVER_LABEL[solver]} | {cell['steps']} | **{cell['mean_score']:.3f}**{score_ci} | {paper_s} "
-            f"| {cell['success_rate']:.0%}{success_ci} | {cell['mean_final_coverage']:.3f} | {cell['smoothness']:.1f} "
-            f"| {cell['latency_ms']:.1f} |"
-        )
-    return "\n".join(lines) + "\n"
-
-
-def _interval(bounds, fmt: str) -> str:
-    """' [low, high]' for a cell's interval, or nothing for results written before intervals."""
-    if not bounds:
-        return ""
-    return " [" + ", ".join(fmt.format(b) for b in bounds) + "]"
+#: What the written tables say about their columns.
+TABLE_NOTE = (
+    "Mean score (mean over {episodes} test episodes, seeds 100000.., of the max coverage reward), "
+    "beside the paper's Table 1 (average goal coverage). Success = coverage > 0.95 reached; "
+    "smoothness = mean squared jerk of the executed targets (px^2); latency per action chunk. "
+    "Brackets: 95 % intervals (score: percentile bootstrap over episodes; success: Wilson)."
+)
 
 
 def write_tables(results: dict[str, dict[str, dict[str, Any]]], episodes: int = 50) -> list[Path]:
@@ -274,8 +217,9 @@ def write_tables(results: dict[str, dict[str, dict[str, Any]]], episodes: int = 
     ):
         if not sdes:
             continue
-        rows = _rows(results, sdes)
-        (out / f"{stem}.md").write_text(_markdown(rows, title, episodes))
+        table = tables.table1_markdown(results, sdes)
+        note = TABLE_NOTE.format(episodes=episodes)
+        (out / f"{stem}.md").write_text(f"# {title}\n\n{note}\n\n{table}\n")
         payload = {
             "episodes": episodes,
             "paper": PAPER_TABLE1,

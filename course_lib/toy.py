@@ -7,18 +7,22 @@ This covers vp, ve, ve-edm and the position marginal of the paper's "cld". For "
 law of (x_t, v_t) is, per dimension and component, N((m_x mu, m_v mu), Sigma(t) + s^2 m m^T) with
 m = (m_x, m_v); the velocity score is the v-part of sum_k r_k (-C_k^{-1}(u - mean_k)).
 
-Also here: metrics the tests and notebooks use (1-D Wasserstein distance, relative variance error,
-fitted convergence order) and presets.
+Also here: presets, the one toy sampler (``sample``: ``solvers.sample`` with a preset's exact score),
+the one exact reference draw per preset that every W1 is measured against (``reference_draw``), and
+the metrics the tests and notebooks use (1-D Wasserstein distance, relative variance error, fitted
+convergence order).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from functools import cache
 
 import torch
 from torch import Tensor
 
+from course_lib import solvers
 from course_lib.sdes import SDE, IsotropicKernelSDE, PhaseSpaceKernelSDE
 from course_lib.sdes.base import rand, randn
 
@@ -234,7 +238,94 @@ def three_mode_2d() -> GaussianMixture2D:
     )
 
 
+#: The presets by name, as the toy sampler and the reference draw take them.
+TARGETS: dict[str, Callable[[], GaussianMixture]] = {
+    "gaussian": gaussian_1d,
+    "two-mode": two_mode_1d,
+    "three-mode-2d": three_mode_2d,
+}
+#: Size and seed of the one exact reference draw per preset that W1 is measured against.
+REFERENCE_SIZE = 50_000
+REFERENCE_SEED = 1
+
+
+def preset(name: str | GaussianMixture) -> GaussianMixture:
+    """The preset ``name`` (one of :data:`TARGETS`); a mixture is returned as it is."""
+    if isinstance(name, GaussianMixture):
+        return name
+    if name not in TARGETS:
+        raise ValueError(f"unknown target {name!r}; valid targets are {tuple(TARGETS)}")
+    return TARGETS[name]()
+
+
+@cache
+def reference_draw(name: str = "two-mode") -> Tensor:
+    """The exact draw (REFERENCE_SIZE, d), float64, of preset ``name`` (seed REFERENCE_SEED) that
+    every W1 of the course is measured against, so figures of different notebooks compare.
+    Cached: do not modify it in place."""
+    gen = torch.Generator().manual_seed(REFERENCE_SEED)
+    return preset(name).sample(REFERENCE_SIZE, generator=gen, dtype=torch.float64)
+
+
+def sample(
+    sde: SDE,
+    solver: str,
+    steps: int,
+    *,
+    target: str | GaussianMixture = "two-mode",
+    n_samples: int = 4000,
+    seed: int = 0,
+    grid: str | None = None,
+    denoise_final: bool | None = None,
+    return_path: bool = False,
+) -> Tensor | tuple[Tensor, solvers.Path]:
+    """The toy sampler: ``solvers.sample`` from the prior with the exact score of a preset.
+
+    Returns positions (n_samples, d) in float64, with the :class:`course_lib.solvers.Path` (full
+    phase-space states) when ``return_path``. The generator is seeded with ``seed``.
+    """
+    for label, value in (("steps", steps), ("n_samples", n_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{label} must be an integer >= 1, got {value!r}")
+    mixture = preset(target)
+    out = solvers.sample(
+        sde,
+        mixture.score_fn(sde),
+        (n_samples, mixture.dim),
+        solver=solver,
+        steps=steps,
+        grid=grid,
+        denoise_final=denoise_final,
+        generator=torch.Generator().manual_seed(seed),
+        return_path=return_path,
+        dtype=torch.float64,
+    )
+    return out
+
+
 # ---------------------------------------------------------------------- metrics
+def w1_to_reference(samples: Tensor, name: str = "two-mode") -> float:
+    """W1 between 1-D ``samples`` and the reference draw of preset ``name``; inf if not finite."""
+    x = torch.as_tensor(samples, dtype=torch.float64).flatten()
+    if not bool(torch.isfinite(x).all()):
+        return math.inf
+    return wasserstein1_1d(x, reference_draw(name))
+
+
+def sample_metrics(samples: Tensor, name: str = "two-mode") -> dict[str, float]:
+    """``variance_ratio`` Var(samples) / Var(data), ``variance_error`` |ratio - 1| and ``w1`` (to
+    the reference draw) of 1-D samples of preset ``name``; all inf when a sample is not finite."""
+    x = torch.as_tensor(samples, dtype=torch.float64).flatten()
+    if not bool(torch.isfinite(x).all()):
+        return {"variance_ratio": math.inf, "variance_error": math.inf, "w1": math.inf}
+    ratio = float(x.var()) / float(preset(name).variance()[0])
+    return {
+        "variance_ratio": ratio,
+        "variance_error": abs(ratio - 1.0),
+        "w1": w1_to_reference(x, name),
+    }
+
+
 def wasserstein1_1d(a: Tensor, b: Tensor) -> float:
     """W1 between the empirical laws of two 1-D samples: integral of |F_a - F_b| over the line."""
     a = torch.as_tensor(a, dtype=torch.float64).flatten().sort().values

@@ -28,8 +28,10 @@ import torch
 from IPython.display import display
 
 from course_lib import config, sdes, solvers, symbolic
+from course_lib.analysis import gaussian
 from course_lib.exercises import check
 from course_lib.plots import calculus as figs
+from course_lib.plots import reverse as rfigs
 from course_lib.plots import save_figure
 from course_lib.widgets import calculus as apps
 
@@ -240,12 +242,12 @@ fig
 # The effect on samples, measured without any Monte-Carlo noise: for Gaussian data
 # $\mathcal N(0, 0.5^2)$ the exact score is linear, so a probability-flow solver maps $\mathbf x_T$ to
 # $c\,\mathbf x_T$ and the sample variance is $c^2 \operatorname{Var}(\mathbf x_T)$; Euler-Maruyama is a linear
-# recursion for the variance (see `course_lib.plots.calculus.solver_variances`). The solvers are the
+# recursion for the variance (see `course_lib.analysis.gaussian.solver_variances`). The solvers are the
 # ones of `course_lib.solvers`; the target is 0.25.
 
 # %%
 steps_list = (10, 20, 50, 100, 200) if config.FAST else (10, 20, 50, 100, 200, 500, 1000)
-variances = figs.solver_variances("ve", steps_list)
+variances = gaussian.solver_variances("ve", steps_list)
 for solver in ("euler", "heun", "em"):
     print(
         f"{solver:>6}: "
@@ -254,7 +256,7 @@ for solver in ("euler", "heun", "em"):
 assert variances["euler"][1] < 0.05 and abs(variances["heun"][-1] - 0.25) < 0.005
 
 # %%
-fig = figs.solver_variance_figure(steps_list, variances, "VE, exact score, data N(0, 0.5²)")
+fig = rfigs.solver_variance_figure(steps_list, variances, "VE, exact score, data N(0, 0.5²)")
 save_figure(fig, "03_ve_solver_variance.png")
 fig
 

@@ -33,8 +33,11 @@ import torch
 from IPython.display import display
 
 from course_lib import config, sdes, symbolic, toy
+from course_lib.analysis import gaussian
+from course_lib.analysis.samplers import SamplerSpec, sample_toy
 from course_lib.exercises import check
 from course_lib.plots import calculus as figs
+from course_lib.plots import reverse as rfigs
 from course_lib.plots import save_figure
 from course_lib.widgets import calculus as apps
 
@@ -264,7 +267,7 @@ assert exact_rev.ok and paper_rev.ok
 # momentum score belongs diverges.
 
 # %%
-paths = figs.cld_generative_covariances(gamma=cld.gamma, T=cld.T, data_var=0.25)
+paths = gaussian.cld_generative_covariances(gamma=cld.gamma, T=cld.T, data_var=0.25)
 final = {key: paths[key][-1, 0, 0] for key in ("target", "exact", "paper", "misplaced")}
 print({key: f"{value:.4g}" for key, value in final.items()})
 assert abs(final["exact"] - 0.25) < 1e-5 and abs(final["paper"] - 0.25) > 0.5
@@ -274,7 +277,7 @@ assert abs(final["exact"] - 0.25) < 1e-5 and abs(final["paper"] - 0.25) > 0.5
 # with that prediction, and more steps do not help:
 
 # %%
-sampled = {n: figs.paper_cld_sampler_variance(steps=n, n_samples=4000) for n in (100, 1000)}
+sampled = {n: gaussian.paper_cld_sampler_variance(steps=n, n_samples=4000) for n in (100, 1000)}
 print({n: round(v, 3) for n, v in sampled.items()}, "target 0.25")
 assert all(abs(v - final["paper"]) < 0.25 for v in sampled.values())
 
@@ -282,7 +285,7 @@ assert all(abs(v - final["paper"]) < 0.25 for v in sampled.values())
 apps.cld_reversal_widget()
 
 # %%
-fig = figs.cld_reversal_figure(gamma=cld.gamma, T=cld.T, data_var=0.25)
+fig = rfigs.cld_reversal_figure(paths, gamma=cld.gamma, T=cld.T, data_var=0.25)
 save_figure(fig, "04_cld_reversal.png")
 fig
 
@@ -333,16 +336,19 @@ assert max(gaps) < 1e-10
 # %%
 n_samples = 2000 if config.FAST else 10000
 samples = {
-    "paper CLD, Euler-Maruyama, 1000 steps": figs.sample_two_mode_toy("cld", "em", 1000, n_samples),
-    "cld-hsm, SSCS, 100 steps": figs.sample_two_mode_toy("cld-hsm", "sscs", 100, n_samples),
+    "paper CLD, Euler-Maruyama, 1000 steps": sample_toy(
+        SamplerSpec("", "cld", "em"), 1000, n_samples=n_samples
+    ),
+    "cld-hsm, SSCS, 100 steps": sample_toy(
+        SamplerSpec("", "cld-hsm", "sscs"), 100, n_samples=n_samples
+    ),
 }
-reference = toy.two_mode_1d().sample(50_000, generator=torch.Generator().manual_seed(1))
-w1 = {k: toy.wasserstein1_1d(torch.as_tensor(v), reference) for k, v in samples.items()}
+w1 = {k: toy.w1_to_reference(v) for k, v in samples.items()}  # the course's one reference draw
 print({k: round(v, 3) for k, v in w1.items()})
 assert w1["cld-hsm, SSCS, 100 steps"] < 0.06 < 0.2 < w1["paper CLD, Euler-Maruyama, 1000 steps"]
 
 # %%
-fig = figs.two_mode_samples_figure(samples)
+fig = rfigs.two_mode_samples_figure(samples)
 save_figure(fig, "04_cld_two_mode.png")
 fig
 

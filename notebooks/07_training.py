@@ -42,6 +42,7 @@ import torch
 from IPython.display import Markdown, display
 
 from course_lib import config, pretrained, sdes
+from course_lib.analysis.chunks import loss_by_time, loss_levels
 from course_lib.data import load_pusht, make_windows, split_episodes
 from course_lib.evaluate import evaluate
 from course_lib.metrics import format_rate, format_score
@@ -219,15 +220,14 @@ for name, policy in shipped.items():
     )
     eigenvalues = np.linalg.eigvalsh(np.cov(chunks.numpy().T))
     on_log_grid = np.geomspace(policy.sde.t_eps, policy.sde.T, 300)
-    levels[name] = (on_log_grid, polplots.loss_levels(policy.sde, eigenvalues, on_log_grid))
+    levels[name] = (on_log_grid, loss_levels(policy.sde, eigenvalues, on_log_grid))
     average = {
-        k: v.mean()
-        for k, v in polplots.loss_levels(policy.sde, eigenvalues, grid(policy.sde)).items()
+        k: v.mean() for k, v in loss_levels(policy.sde, eigenvalues, grid(policy.sde)).items()
     }
     obs = {"obs": policy.obs_normalizer.normalize(val_windows.obs[pick])}
     actions = policy.action_normalizer.normalize(val_windows.action[pick])
     few = np.geomspace(policy.sde.t_eps, policy.sde.T, 7 if config.FAST else 13)
-    measured[name] = (few, polplots.loss_by_time(policy, obs, actions, few))
+    measured[name] = (few, loss_by_time(policy, obs, actions, few))
     with torch.no_grad():
         network = float(policy.loss(obs, actions, generator=torch.Generator().manual_seed(0)))
     summary.append(

@@ -33,6 +33,7 @@ import torch
 from IPython.display import Markdown, display
 
 from course_lib import config, pretrained
+from course_lib.analysis import chunks
 from course_lib.data import load_pusht, make_windows
 from course_lib.exercises import check
 from course_lib.plots import policy as polplots
@@ -121,7 +122,7 @@ verdict = check("08.minmax-normalise", normalize)
 # %%
 paths = {}
 for name in ("vp", "ve", "cld"):
-    paths[name] = polplots.sample_chunk_trajectories(models[name], obs_history, n_samples=8, seed=0)
+    paths[name] = chunks.sample_chunk_trajectories(models[name], obs_history, n_samples=8, seed=0)
     fig = polplots.reverse_chunks_figure(paths[name], state, demo_chunk=demo_chunk)
     save_figure(fig, f"08_chunks_{name}.png")
     display(fig)
@@ -201,7 +202,7 @@ step_counts = (2, 10) if config.FAST else (2, 5, 10, 20, 50, 100)
 rows = []
 for policy in models.values():
     settings = [(solver, n) for solver in policy.sde.solvers for n in step_counts]
-    rows += polplots.spread_and_latency(
+    rows += chunks.spread_and_latency(
         policy,
         obs_history,
         settings,

@@ -26,40 +26,29 @@
 # seeds 100000-100049, legacy reset, 300 steps, 8 actions per call).
 
 # %%
-import json
+import dataclasses
 
 import numpy as np
 import torch
 from IPython.display import HTML, Markdown, display
 
-from course_lib import config, pretrained
+from course_lib import config, pretrained, tables
+from course_lib.analysis.gaussian import paper_cld_sampler_variance, solver_variances
+from course_lib.evaluate import evaluate
 from course_lib.exercises import check
 from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import policy as polplots
 from course_lib.plots import save_figure
-from course_lib.plots.calculus import paper_cld_sampler_variance, solver_variances
 from course_lib.plots.results import table_bars_figure
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import CORRECTED_SDES, PAPER_SDES
-from course_lib.reproduce import SOLVER_LABEL
 
 if config.FAST:
     torch.set_num_threads(1)
 print("fast mode:", config.FAST)
 
-
-def read_table(name: str) -> dict:
-    """A results table written by ``make reproduce``; a clear error when it is missing."""
-    path = config.FIGURES_DIR / name
-    if not path.exists():
-        raise FileNotFoundError(
-            f"{path} is missing. Run `make reproduce` (or `python -m course_lib reproduce`) "
-            "to train and evaluate every SDE and write the tables, then rerun this notebook."
-        )
-    return json.loads(path.read_text())
-
-
-table1 = read_table("table1.json")
+# the tables written by `make reproduce` (a clear error when they are missing)
+table1 = tables.read_table(tables.TABLE1)
 results = table1["results"]
 print(f"{table1['episodes']} episodes per cell; SDEs: {list(results)}")
 
@@ -73,31 +62,12 @@ print(f"{table1['episodes']} episodes per cell; SDEs: {list(results)}")
 # executed targets (px², lower is smoother); latency is the time of one chunk.
 #
 # With 50 episodes the standard error of a score is about 0.02-0.03 (`CALIBRATION.md`), so
-# differences below about 0.05 between two cells are not evidence of anything.
-
+# differences below about 0.05 between two cells are not evidence of anything. Brackets are 95 %
+# intervals (score: percentile bootstrap over episodes; success: Wilson).
 
 # %%
-def table_markdown(results: dict, sdes: list[str]) -> str:
-    lines = [
-        "| SDE | solver | N | score | paper | ours - paper | success | final coverage | smoothness (px²) | latency (ms) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for sde in sdes:
-        paper_row = PAPER_TABLE1.get({v: k for k, v in CORRECTION_OF.items()}.get(sde, sde), {})
-        for solver, cell in results.get(sde, {}).items():
-            paper = paper_row.get(solver)
-            paper_s = f"{paper:.3f}" if paper is not None else "–"
-            diff_s = f"{cell['mean_score'] - paper:+.3f}" if paper is not None else "–"
-            lines.append(
-                f"| {sde.upper()} | {SOLVER_LABEL[solver]} | {cell['steps']} | **{cell['mean_score']:.3f}** "
-                f"| {paper_s} | {diff_s} | {cell['success_rate']:.0%} | {cell['mean_final_coverage']:.3f} "
-                f"| {cell['smoothness']:.1f} | {cell['latency_ms']:.1f} |"
-            )
-    return "\n".join(lines)
-
-
 assert table1["paper"] == PAPER_TABLE1, "the table was written against another paper table"
-display(Markdown(table_markdown(results, [s for s in PAPER_SDES if s in results])))
+display(Markdown(tables.table1_markdown(results, [s for s in PAPER_SDES if s in results])))
 
 # %% [markdown]
 # ### Exercise `09.mean-score` · the protocol's score
@@ -170,21 +140,8 @@ for label, table in (("ours", results), ("paper", PAPER_TABLE1)):
             )
     findings.append(row)
 keys = [k for k in findings[1] if k != "source"]
-display(
-    Markdown(
-        "| | "
-        + " | ".join(keys)
-        + " |\n|---|"
-        + "---|" * len(keys)
-        + "\n"
-        + "\n".join(
-            f"| {r['source']} | "
-            + " | ".join(f"{r[k]:+.3f}" if k in r else "–" for k in keys)
-            + " |"
-            for r in findings
-        )
-    )
-)
+rows = [[r["source"], *(f"{r[k]:+.3f}" if k in r else "–" for k in keys)] for r in findings]
+display(Markdown(tables.markdown_table(["", *keys], rows)))
 
 # %% [markdown]
 # ### Why: the samplers, measured with exact scores
@@ -218,22 +175,22 @@ display(
 
 # %%
 data_var = 0.25
-lines = []
+rows = []
 for sde_name in ("vp", "ve"):
     ratios = []
     for solver in ("euler", "heun", "em"):
         n = results[sde_name][solver]["steps"]
         values = solver_variances(sde_name, (n,), solvers_used=(solver,), data_std=0.5)
         ratios.append(f"{float(values[solver][0]) / float(values['target']):.3f} (N={n})")
-    lines.append(f"| {sde_name.upper()} | " + " | ".join(ratios) + " |")
+    rows.append([sde_name.upper(), *ratios])
 cld_steps = results["cld"]["em"]["steps"]
 cld_var = paper_cld_sampler_variance(cld_steps, n_samples=2000 if config.FAST else 20000)
-lines.append(f"| CLD (paper's sampler) | – | – | {cld_var / data_var:.3f} (N={cld_steps}) |")
+rows.append(["CLD (paper's sampler)", "–", "–", f"{cld_var / data_var:.3f} (N={cld_steps})"])
 display(
     Markdown(
         "Exact score, data $\\mathcal N(0, 0.5^2)$, the table's step counts, no final denoising "
         "step: variance of the samples / data variance (1 is exact)\n\n"
-        "| process | Euler | Heun | Euler-Maruyama |\n|---|---|---|---|\n" + "\n".join(lines)
+        + tables.markdown_table(["process", "Euler", "Heun", "Euler-Maruyama"], rows)
     )
 )
 
@@ -261,9 +218,9 @@ display(
 # the exact reversal) for the paper's CLD.
 
 # %%
-corrected = read_table("table1_corrected.json")["results"]
+corrected = tables.read_table(tables.CORRECTED_TABLE)["results"]
 order = [s for s in ("vp", "ve", "ve-edm", "cld", "cld-hsm") if s in corrected]
-display(Markdown(table_markdown(corrected, order)))
+display(Markdown(tables.table1_markdown(corrected, order)))
 for fixed in CORRECTED_SDES:
     original = {v: k for k, v in CORRECTION_OF.items()}[fixed]
     if fixed in corrected and original in corrected:
@@ -288,17 +245,24 @@ fig
 # Below it, VE alone with its three samplers on the same start, to see whether the paper's ODE
 # failure shows in closed loop. In fast mode the episodes are cut short.
 
+
 # %%
+def record(policy, seed: int, name: str, **kwargs):
+    """One episode of the protocol, recorded by ``evaluate(..., record=True)``, named."""
+    result = evaluate(policy, [seed], progress=False, record=True, **kwargs)
+    return dataclasses.replace(result.rollouts[0], name=name)
+
+
 max_steps = 40 if config.FAST else 300
 every = 2 if config.FAST else 4
 models = {name: pretrained(name) for name in (*PAPER_SDES, *CORRECTED_SDES)}
 seed = TEST_SEEDS[0]
 rollouts = [
-    polplots.record_rollout(
+    record(
         policy,
         seed,
+        f"{name.upper()} {policy.cfg.solver}-{policy.cfg.steps}",
         max_steps=max_steps,
-        name=f"{name.upper()} {policy.cfg.solver}-{policy.cfg.steps}",
     )
     for name, policy in models.items()
 ]
@@ -309,9 +273,7 @@ HTML(polplots.animation_html(polplots.rollout_animation(rollouts, every=every)))
 # %%
 ve_policy = models["ve"]
 ve_rollouts = [
-    polplots.record_rollout(
-        ve_policy, seed, solver=solver, steps=n, max_steps=max_steps, name=f"VE {solver}-{n}"
-    )
+    record(ve_policy, seed, f"VE {solver}-{n}", solver=solver, steps=n, max_steps=max_steps)
     for solver, n in ((solver, cell["steps"]) for solver, cell in results["ve"].items())
 ]
 for r in ve_rollouts:
@@ -325,10 +287,7 @@ HTML(polplots.animation_html(polplots.rollout_animation(ve_rollouts, every=every
 # %%
 if not config.FAST:
     second = TEST_SEEDS[7]
-    more = [
-        polplots.record_rollout(policy, second, name=name.upper())
-        for name, policy in models.items()
-    ]
+    more = [record(policy, second, name.upper()) for name, policy in models.items()]
     for r in more:
         print(f"seed {second}: {r.name:>8}  score {r.score:.3f} after {len(r.targets)} steps")
     display(HTML(polplots.animation_html(polplots.rollout_animation(more, every=every))))

@@ -34,14 +34,16 @@ import sympy as sp
 import torch
 from IPython.display import Markdown, display
 
-from course_lib import config, pretrained, symbolic
+from course_lib import config, pretrained, symbolic, tables
+from course_lib.analysis import corrections as experiments
+from course_lib.analysis.chunks import chunk_statistics, demo_chunks
 from course_lib.data import load_pusht, make_windows
 from course_lib.exercises import check
+from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import corrections as figs
 from course_lib.plots import save_figure
 from course_lib.plots.results import table_bars_figure
 from course_lib.recipes import TABLE_SOLVERS
-from course_lib.reproduce import CORRECTION_OF, PAPER_TABLE1
 from course_lib.widgets import corrections as apps
 
 torch.set_num_threads(1)  # tiny 1-D problems: one thread avoids the threading overhead
@@ -150,7 +152,7 @@ edm_heun_evaluations = 2 * 17 + 1
 verdict = check("10.edm-heun-evaluations", edm_heun_evaluations)
 
 # %% [markdown]
-# `course_lib.plots.corrections.VE_LADDER` adds these changes one at a time, from the paper's
+# `course_lib.analysis.corrections.VE_LADDER` adds these changes one at a time, from the paper's
 # sampler to EDM's; two more rows isolate the grid (Heun in $\sigma$ on the paper's grid) and show the
 # paper's stochastic sampler. On data $\mathcal N(0, 0.5^2)$ the exact score is linear, so a
 # deterministic sampler maps $\mathbf x_T$ to $c\,\mathbf x_T$: the sample variance $c^2\sigma(T)^2$ comes
@@ -159,12 +161,12 @@ verdict = check("10.edm-heun-evaluations", edm_heun_evaluations)
 
 # %%
 steps_ve = (5, 10, 20, 35) if FAST else (5, 10, 20, 35, 50, 100, 200, 500)
-ladder = figs.ve_ladder_variances(steps_ve)
-extra = figs.ve_ladder_variances(
-    steps_ve, (figs.VE_GEOMETRIC_HEUN, figs.VE_PAPER_EM), n_samples=N_SAMPLES
+ladder = experiments.ve_ladder_variances(steps_ve)
+extra = experiments.ve_ladder_variances(
+    steps_ve, (experiments.VE_GEOMETRIC_HEUN, experiments.VE_PAPER_EM), n_samples=N_SAMPLES
 )
 ladder.update({k: v for k, v in extra.items() if k != "target"})
-display(Markdown(figs.variance_table_markdown(steps_ve, ladder)))
+display(Markdown(tables.variance_table_markdown(steps_ve, ladder)))
 
 # %%
 fig = figs.ve_collapse_figure(steps_ve, ladder)
@@ -174,7 +176,7 @@ fig
 # %%
 error = {k: np.abs(np.asarray(v) / 0.25 - 1) for k, v in ladder.items() if k != "target"}
 at20, at35 = steps_ve.index(20), steps_ve.index(35)
-ve_paper, ve_ddim, ve_edm = (figs.VE_LADDER[i].label for i in (0, 2, -1))
+ve_paper, ve_ddim, ve_edm = (experiments.VE_LADDER[i].label for i in (0, 2, -1))
 for label in (ve_paper, ve_ddim, ve_edm):
     print(
         f"{label:32s} relative variance error at N = 20: {error[label][at20]:.3f}, N = 35: {error[label][at35]:.3f}"
@@ -215,13 +217,16 @@ assert error[ve_paper][at20] > 0.9 and error[ve_ddim][at20] < 0.3 and error[ve_e
 # `output_from_score`).
 
 # %%
-fig = figs.edm_preconditioning_figure(sigma_data=0.5, n_samples=N_SAMPLES)
+scales = experiments.preconditioning_scales(sigma_data=0.5, n_samples=N_SAMPLES)
+fig = figs.edm_preconditioning_figure(scales, sigma_data=0.5)
 save_figure(fig, "edm_preconditioning.png")
 fig
 
 # %%
 sigmas = [0.01, 0.1, 1.0, 10.0, 50.0]
-scales = {name: figs.network_scales(name, sigmas, n_samples=N_SAMPLES) for name in ("ve", "ve-edm")}
+scales = {
+    name: experiments.network_scales(name, sigmas, n_samples=N_SAMPLES) for name in ("ve", "ve-edm")
+}
 for name, sc in scales.items():
     print(
         f"{name:>6}: input std {np.round(sc['input_std'], 3)}, target std {np.round(sc['target_std'], 3)}"
@@ -245,13 +250,13 @@ apps.preconditioning_widget()
 apps.ve_sampler_widget(n_samples=N_SAMPLES)
 
 # %%
-fig = figs.ve_sampler_figure(steps=35, grid="edm", solver="heun", n_samples=N_SAMPLES)
+edm_setting = experiments.ve_sampler_metrics(35, "edm", "heun", n_samples=N_SAMPLES)
+fig = figs.ve_sampler_figure(edm_setting, steps=35, grid="edm", solver="heun")
 save_figure(fig, "ve_samplers_two_mode.png")
 fig
 
 # %%
-paper_setting = figs.ve_sampler_metrics(10, "uniform", "euler", n_samples=N_SAMPLES)
-edm_setting = figs.ve_sampler_metrics(35, "edm", "heun", n_samples=N_SAMPLES)
+paper_setting = experiments.ve_sampler_metrics(10, "uniform", "euler", n_samples=N_SAMPLES)
 for label, m in (
     ("ve, Euler, uniform, N=10", paper_setting["ve"]),
     ("ve-edm, Heun, edm, N=35", edm_setting["ve-edm"]),
@@ -333,7 +338,7 @@ assert all(verdicts[name] for name in RELEVANT)
 # Gaussian part of the score is already exact and the network has nothing to learn.
 
 # %%
-laws = figs.cld_time_laws(N_SAMPLES * 10)
+laws = experiments.cld_time_laws(N_SAMPLES * 10)
 fig = figs.cld_time_laws_figure(laws)
 save_figure(fig, "cld_time_laws.png")
 shares = {law: np.mean(np.abs(values + 1.2) < 2.4) for law, values in laws.items()}
@@ -351,7 +356,8 @@ fig
 # $N$ and either solver; the stochastic ones show the same picture through the noise.
 
 # %%
-fig = figs.cld_phase_figure(steps=60, paper_solver="euler", hsm_solver="heun", n_samples=N_SAMPLES)
+runs = experiments.cld_sampler_runs(60, "euler", "heun", n_samples=N_SAMPLES)
+fig = figs.cld_phase_figure(runs)
 save_figure(fig, "cld_phase_space.png")
 fig
 
@@ -366,13 +372,15 @@ apps.cld_sampler_widget(n_samples=N_SAMPLES)
 
 # %%
 steps_cld = (10, 30, 100, 300) if FAST else (10, 20, 50, 100, 200, 500, 1000, 3000)
-cld = figs.cld_convergence(steps_cld, n_samples=N_SAMPLES)
+cld = experiments.cld_convergence(steps_cld, n_samples=N_SAMPLES)
 display(
     Markdown(
         "**Variance ratio**\n\n"
-        + figs.variance_table_markdown(steps_cld, {k: v["variance_ratio"] for k, v in cld.items()})
+        + tables.variance_table_markdown(
+            steps_cld, {k: v["variance_ratio"] for k, v in cld.items()}
+        )
         + "\n\n**W1 to the data**\n\n"
-        + figs.variance_table_markdown(steps_cld, {k: v["w1"] for k, v in cld.items()})
+        + tables.variance_table_markdown(steps_cld, {k: v["w1"] for k, v in cld.items()})
     )
 )
 
@@ -383,7 +391,7 @@ fig
 
 # %%
 paper_euler, paper_em, hsm_euler_t, hsm_euler, hsm_heun, hsm_em, hsm_sscs = (
-    spec.label for spec in figs.CLD_SPECS
+    spec.label for spec in experiments.CLD_SPECS
 )
 for label in (paper_euler, paper_em, hsm_euler_t, hsm_euler, hsm_em, hsm_sscs):
     print(f"{label:28s} W1", "  ".join(f"{w:.3g}" for w in cld[label]["w1"]))
@@ -411,16 +419,16 @@ assert cld[hsm_euler]["w1"][1] < 0.1 < cld[hsm_euler_t]["w1"][1]  # exponential 
 # is read from the file.
 
 # %%
-payload = figs.load_corrected_table()
-rows = figs.compare_cells(payload)
+payload = tables.read_table(tables.CORRECTED_TABLE)
+rows = tables.compare_cells(payload)
 print(f"{payload['episodes']} episodes per cell")
-display(Markdown(figs.comparison_markdown(rows)))
+display(Markdown(tables.comparison_markdown(rows)))
 
 # %%
 table_bars_figure(payload["results"], PAPER_TABLE1, CORRECTION_OF)
 
 # %%
-for sentence in figs.improvement_summary(rows):
+for sentence in tables.improvement_summary(rows):
     print("·", sentence)
 
 # %% [markdown]
@@ -430,7 +438,7 @@ for sentence in figs.improvement_summary(rows):
 # "average goal coverage"; ours is the PushT protocol's mean over episodes of the maximum coverage
 # reward, so the first comparison mixes definitions, the second does not. With 50 episodes, one
 # standard error of a score is about 0.02-0.03 (CALIBRATION.md), hence the ±0.05 band
-# (`figs.NOTABLE_CHANGE`) below which a change is not called one. The success rates in the table
+# (`tables.NOTABLE_CHANGE`) below which a change is not called one. The success rates in the table
 # say more than the scores near the top.
 
 # %% [markdown]
@@ -454,9 +462,9 @@ by_model = {}
 for name in ("ve-edm", "cld-hsm"):
     policy = pretrained(name, device="cpu")
     print(f"{name}: {policy.metadata.get('command', '')}")
-    by_model[name] = figs.demo_chunks(policy, history, TABLE_SOLVERS[name], n_samples=8)
+    by_model[name] = demo_chunks(policy, history, TABLE_SOLVERS[name], n_samples=8)
     for result in by_model[name]:
-        stats = figs.chunk_statistics(result, demo_chunk)
+        stats = chunk_statistics(result, demo_chunk)
         print(
             f"  {result.solver:>5}, N = {result.steps:>3}: {1000 * result.seconds:5.0f} ms for 8 chunks,"
             f" distance to the demonstration {stats['rms_px']:8.1f} px,"

@@ -1,4 +1,5 @@
-"""Every slider of notebooks 01-05 at its minimum, middle and maximum; numbers behind figures."""
+"""Every slider of notebooks 01-05 at its minimum, middle and maximum; the experiments behind the
+figures (``analysis.gaussian``, the toy sampler) and their agreement with ``solvers.moments``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib import toy
+from course_lib import sdes, solvers, toy
+from course_lib.analysis import gaussian
+from course_lib.analysis.samplers import SamplerSpec, sample_toy
 from course_lib.plots import calculus as figures
+from course_lib.plots import reverse
 from course_lib.widgets import CallbackError, calculus
 
 matplotlib.use("Agg")
@@ -75,18 +79,18 @@ def test_ddpm_product_converges_to_alpha_bar_at_first_order():
 
 
 def test_exact_cld_reversal_keeps_the_marginals_and_the_paper_sampler_does_not():
-    paths = figures.cld_generative_covariances(gamma=3.0, T=14.0, data_var=0.25, steps=2000)
+    paths = gaussian.cld_generative_covariances(gamma=3.0, T=14.0, data_var=0.25, steps=2000)
     np.testing.assert_allclose(paths["exact"], paths["target"], rtol=1e-5, atol=1e-7)
     paper_var = paths["paper"][-1, 0, 0]
     assert abs(paper_var - 0.25) > 0.5  # biased by far more than any step-size error
     assert paths["misplaced"][-1, 0, 0] > 1e10  # position score in the momentum slot diverges
     # the paper's sampler in course_lib.solvers, with the exact position score, agrees
-    sampled = figures.paper_cld_sampler_variance(steps=1000, n_samples=4000)
+    sampled = gaussian.paper_cld_sampler_variance(steps=1000, n_samples=4000)
     assert sampled == pytest.approx(paper_var, abs=0.08)
 
 
 def test_ve_euler_in_t_collapses_the_variance_while_heun_and_em_converge():
-    values = figures.solver_variances("ve", (20, 200))
+    values = gaussian.solver_variances("ve", (20, 200))
     assert float(values["target"]) == pytest.approx(0.25, rel=1e-3)
     assert values["euler"][0] < 0.05  # N = 20: almost all variance lost
     assert values["euler"][1] < 0.9 * 0.25  # N = 200: still 10% short
@@ -96,19 +100,40 @@ def test_ve_euler_in_t_collapses_the_variance_while_heun_and_em_converge():
 
 def test_observed_orders_of_the_vp_samplers():
     steps = (16, 32, 64, 128)
-    errors = figures.convergence_errors("vp", steps)
+    errors = gaussian.convergence_errors("vp", steps)
     assert 0.8 <= toy.convergence_order(steps, errors["euler"]) <= 1.2
     assert 1.8 <= toy.convergence_order(steps, errors["heun"]) <= 2.2
     assert 0.8 <= toy.convergence_order(steps, errors["em"]) <= 1.2
 
 
+def test_gaussian_variances_are_the_moments_of_the_library_steps():
+    """The exact variances of analysis.gaussian are solvers.moments of the library's own steps:
+    on N(0, 0.5^2) a Monte-Carlo run of the sampler from the true marginal at T agrees."""
+    sde, target = sdes.get("vp"), toy.gaussian_1d(0.5)
+    v_start = float(target.position_marginal(sde, sde.T)[1][0, 0])
+    start = (v_start**0.5) * torch.randn((20_000, 1), generator=torch.Generator().manual_seed(3))
+    for solver in ("heun", "em"):
+        exact = gaussian.solver_variances("vp", (8,), solvers_used=(solver,))[solver][0]
+        x = solvers.sample(
+            sde,
+            target.score_fn(sde),
+            (20_000, 1),
+            solver=solver,
+            steps=8,
+            x_init=start.double(),
+            denoise_final=False,
+            grid="uniform",
+            generator=torch.Generator().manual_seed(4),
+        )
+        assert float(x.var()) == pytest.approx(exact, rel=0.04), solver
+
+
 def test_two_mode_toy_paper_cld_is_biased_and_cld_hsm_is_not():
-    reference = toy.two_mode_1d().sample(20_000, generator=torch.Generator().manual_seed(1))
-    paper = figures.sample_two_mode_toy("cld", "em", 1000, n_samples=2000)
-    correct = figures.sample_two_mode_toy("cld-hsm", "sscs", 100, n_samples=2000)
-    assert toy.wasserstein1_1d(torch.as_tensor(correct), reference) < 0.06
-    assert toy.wasserstein1_1d(torch.as_tensor(paper), reference) > 0.2
-    fig = figures.two_mode_samples_figure({"paper": paper, "cld-hsm": correct})
+    paper = sample_toy(SamplerSpec("paper", "cld", "em"), 1000, n_samples=2000)
+    correct = sample_toy(SamplerSpec("cld-hsm", "cld-hsm", "sscs"), 100, n_samples=2000)
+    assert toy.w1_to_reference(correct) < 0.06
+    assert toy.w1_to_reference(paper) > 0.2
+    fig = reverse.two_mode_samples_figure({"paper": paper, "cld-hsm": correct})
     assert np.isfinite(fig.axes[0].lines[0].get_ydata()).all()  # the data density is drawn
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,25 @@ def test_evaluation_is_reproducible_for_a_sample_seed():
     a = evaluate(policy, seeds=[100003], steps=2, max_steps=16, sample_seed=4, progress=False)
     b = evaluate(policy, seeds=[100003], steps=2, max_steps=16, sample_seed=4, progress=False)
     assert a["episode_scores"] == b["episode_scores"] and a["smoothness"] == b["smoothness"]
+
+
+def test_the_result_reads_like_the_dict_it_was_and_records_every_episode():
+    policy = make_policy("vp").eval()
+    seeds = [100003, 100004]
+    result = evaluate(policy, seeds, steps=2, max_steps=10, progress=False, record=True)
+    as_dict = result.to_dict()
+    assert json.loads(json.dumps(as_dict)) == json.loads(json.dumps(dict(result)))
+    for key in ("mean_score", "success_rate", "mean_final_coverage", "score_ci", "success_ci"):
+        assert result[key] == getattr(result, key) == as_dict[key]
+    assert "rollouts" not in result and "gifs" not in result  # GIFs only when written
+    assert result.get("latency_ms") > 0 and {**result}.keys() == as_dict.keys()
+    with pytest.raises(KeyError):
+        result["no such metric"]
+    assert [r.seed for r in result.rollouts] == seeds
+    for rollout, score in zip(result.rollouts, result["episode_scores"], strict=True):
+        assert rollout.score == pytest.approx(score) and len(rollout.targets) <= 10
+        assert rollout.states.shape == (len(rollout.targets) + 1, 5)
+    assert evaluate(policy, seeds[:1], steps=2, max_steps=4, progress=False).rollouts is None
 
 
 def test_evaluation_rejects_bad_arguments():

@@ -17,8 +17,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 import course_lib  # noqa: E402
 from course_lib import sdes  # noqa: E402
+from course_lib.analysis import chunks  # noqa: E402
 from course_lib.data import load_pusht, make_windows  # noqa: E402
-from course_lib.evaluate import evaluate  # noqa: E402
+from course_lib.evaluate import Rollout, evaluate  # noqa: E402
 from course_lib.plots import policy as pp  # noqa: E402
 from course_lib.pusht import TEST_SEEDS, coverage  # noqa: E402
 from course_lib.pusht.geometry import reward_from_coverage  # noqa: E402
@@ -108,7 +109,7 @@ SAMPLERS = {"vp": "heun", "ve": "em", "cld": "em", "cld-hsm": "sscs", "ve-edm": 
 def test_trajectories_start_at_the_prior_draw_and_end_where_act_ends(name, policies, demo_frame):
     policy, hist = policies[name], demo_frame[0]
     solver, steps, n, seed = SAMPLERS[name], 4, 3, 7
-    traj = pp.sample_chunk_trajectories(
+    traj = chunks.sample_chunk_trajectories(
         policy, hist, solver=solver, steps=steps, n_samples=n, seed=seed
     )
     assert traj.positions.shape == (steps + 1, n, policy.cfg.horizon, 2)
@@ -133,13 +134,13 @@ def test_trajectories_start_at_the_prior_draw_and_end_where_act_ends(name, polic
 def test_spread_is_the_rms_distance_from_the_mean_chunk():
     positions = np.zeros((2, 2, 3, 2))
     positions[1, 0, :, 0], positions[1, 1, :, 0] = 5.0, -5.0  # two samples 10 px apart
-    traj = pp.ChunkTrajectories("vp", "euler", 1, np.array([1.0, 0.0]), positions, False)
+    traj = chunks.ChunkTrajectories("vp", "euler", 1, np.array([1.0, 0.0]), positions, False)
     np.testing.assert_allclose(traj.spread(), [0.0, 5.0])
 
 
 def test_reverse_chunks_figure_draws_the_chunks_of_the_chosen_index(policies, demo_frame):
     hist, state, chunk = demo_frame
-    traj = pp.sample_chunk_trajectories(policies["vp"], hist, steps=6, n_samples=3)
+    traj = chunks.sample_chunk_trajectories(policies["vp"], hist, steps=6, n_samples=3)
     fig = pp.reverse_chunks_figure(traj, state, index=4, demo_chunk=chunk)
     bold = [line for line in fig.axes[0].lines if line.get_marker() == "o" and line.get_lw() > 1.5]
     assert len(bold) == 3
@@ -153,21 +154,21 @@ def test_reverse_chunks_figure_draws_the_chunks_of_the_chosen_index(policies, de
 
 def test_chunk_functions_refuse_other_policies(policies, demo_frame):
     with pytest.raises(ValueError, match="one observation history"):
-        pp.sample_chunk_trajectories(policies["vp"], np.zeros((2, 2, 20)))
+        chunks.sample_chunk_trajectories(policies["vp"], np.zeros((2, 2, 20)))
     delta = make_policy("vp", action_kind="delta")
     with pytest.raises(ValueError, match="absolute actions"):
-        pp.sample_chunk_trajectories(delta, demo_frame[0])
+        chunks.sample_chunk_trajectories(delta, demo_frame[0])
 
 
 def test_spread_and_latency_agree_with_the_sampled_paths(policies, demo_frame):
     hist, _, chunk = demo_frame
     policy = policies["ve-edm"]
-    rows = pp.spread_and_latency(
+    rows = chunks.spread_and_latency(
         policy, hist, [("euler", 3), ("heun", 3)], n_samples=5, seed=2, repeats=1, demo_chunk=chunk
     )
     assert [(r["solver"], r["steps"]) for r in rows] == [("euler", 3), ("heun", 3)]
     for row in rows:
-        traj = pp.sample_chunk_trajectories(
+        traj = chunks.sample_chunk_trajectories(
             policy, hist, solver=row["solver"], steps=3, n_samples=5, seed=2
         )
         assert row["spread_px"] == pytest.approx(traj.spread()[-1], rel=1e-4)
@@ -198,12 +199,12 @@ def _exact_gaussian_net(sde, variances: torch.Tensor, kind: str, generator):
     return net
 
 
-@pytest.mark.parametrize("name", pp.LOSS_LEVEL_SDES)
+@pytest.mark.parametrize("name", chunks.LOSS_LEVEL_SDES)
 def test_loss_levels_match_the_losses_of_exact_zero_and_noise_networks(name):
     sde = sdes.get(name)
     variances = torch.tensor([0.02, 0.1, 0.3, 1.0], dtype=torch.float64)
     times = np.array([0.05, 0.3, 0.7]) * sde.T
-    levels = pp.loss_levels(sde, variances.numpy(), times)
+    levels = chunks.loss_levels(sde, variances.numpy(), times)
     gen = torch.Generator().manual_seed(0)
     x0 = torch.randn((100_000, 4), generator=gen, dtype=torch.float64) * variances.sqrt()
     for kind in ("perfect", "zero", "unit"):
@@ -217,7 +218,7 @@ def test_loss_levels_match_the_losses_of_exact_zero_and_noise_networks(name):
 
 def test_loss_levels_refuse_the_corrected_processes():
     with pytest.raises(ValueError, match="paper's objectives"):
-        pp.loss_levels(sdes.get("cld-hsm"), np.ones(3), np.array([0.5]))
+        chunks.loss_levels(sdes.get("cld-hsm"), np.ones(3), np.array([0.5]))
 
 
 def test_loss_by_time_of_a_zero_output_network_is_the_zero_level():
@@ -225,13 +226,13 @@ def test_loss_by_time_of_a_zero_output_network_is_the_zero_level():
     gen = torch.Generator().manual_seed(1)
     obs = {"obs": torch.rand((2048, 2, 20), generator=gen) * 2 - 1}
     actions = torch.rand((2048, 16, 2), generator=gen) * 2 - 1
-    values = pp.loss_by_time(policy, obs, actions, [0.1, 0.5, 0.9])
+    values = chunks.loss_by_time(policy, obs, actions, [0.1, 0.5, 0.9])
     np.testing.assert_allclose(values, 1.0, rtol=0.03)  # E|eps|^2 = 1; 65536 draws, sd 0.006
     fig = pp.loss_levels_figure(
         {
             "ve": (
                 np.array([0.1, 0.5, 0.9]),
-                pp.loss_levels(policy.sde, np.ones(2), [0.1, 0.5, 0.9]),
+                chunks.loss_levels(policy.sde, np.ones(2), [0.1, 0.5, 0.9]),
             )
         },
         {"ve": (np.array([0.1, 0.5, 0.9]), values)},
@@ -254,8 +255,11 @@ def test_live_loss_figure_plots_every_step_and_the_validation_points():
 
 def test_record_rollout_follows_the_evaluation_protocol(policies):
     policy, seed, max_steps = policies["vp"], TEST_SEEDS[0], 12
-    rollout = pp.record_rollout(policy, seed, max_steps=max_steps, sample_seed=3)
-    result = evaluate(policy, [seed], max_steps=max_steps, sample_seed=3, progress=False)
+    result = evaluate(
+        policy, [seed], max_steps=max_steps, sample_seed=3, progress=False, record=True
+    )
+    (rollout,) = result.rollouts
+    assert rollout.name == policy.cfg.sde and rollout.seed == seed
     assert rollout.score == pytest.approx(result["episode_scores"][0])
     assert coverage(rollout.states[-1]) == pytest.approx(result["episode_final_coverage"][0])
     n = len(rollout.targets)
@@ -267,10 +271,10 @@ def test_record_rollout_follows_the_evaluation_protocol(policies):
     np.testing.assert_allclose(rollout.rewards, expected)
 
 
-def _still_rollout(name: str, n_steps: int) -> pp.Rollout:
+def _still_rollout(name: str, n_steps: int) -> Rollout:
     state = np.array([100.0, 100.0, 256.0, 300.0, 0.5])
     chunk = np.linspace([100.0, 100.0], [200.0, 200.0], 16)
-    return pp.Rollout(
+    return Rollout(
         name,
         0,
         np.repeat(state[None], n_steps + 1, axis=0),

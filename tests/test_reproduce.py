@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from course_lib import config, reproduce
+from course_lib import config, reproduce, tables
 from course_lib.__main__ import main
 from course_lib.data import load_pusht
 from course_lib.paper import PAPER_TABLE1
@@ -48,7 +48,7 @@ def test_tables_put_every_cell_beside_the_papers(tmp_path, monkeypatch):
     assert "VE-EDM" not in paper_md
     corrected = json.loads((tmp_path / "table1_corrected.json").read_text())
     assert set(corrected["results"]) == set(TABLE_SOLVERS)
-    assert reproduce.load_results(tmp_path / "table1_corrected.json") == corrected["results"]
+    assert tables.read_table("table1_corrected.json")["results"] == corrected["results"]
     # the corrected rows sit beside the paper's row they replace
     corrected_md = (tmp_path / "table1_corrected.md").read_text()
     edm_heun = next(

@@ -9,7 +9,7 @@ import pytest
 import torch
 from builders import F64, gen
 
-from course_lib import sdes, toy
+from course_lib import sdes, solvers, toy
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -156,3 +156,33 @@ def test_variance_error_and_convergence_order():
         toy.convergence_order([16], [0.1])
     with pytest.raises(ValueError, match="positive"):
         toy.convergence_order([16, 32], [0.1, 0.0])
+
+
+# ---------------------------------------------------------------------- the toy sampler
+def test_one_reference_draw_per_preset_shared_by_every_w1():
+    ref = toy.reference_draw("two-mode")
+    assert ref is toy.reference_draw("two-mode")  # one draw, however often it is asked for
+    assert ref.shape == (toy.REFERENCE_SIZE, 1) and ref.dtype == F64
+    again = toy.two_mode_1d().sample(
+        toy.REFERENCE_SIZE, generator=gen(toy.REFERENCE_SEED), dtype=F64
+    )
+    assert torch.equal(ref, again)
+    assert toy.w1_to_reference(ref) == 0.0
+    assert toy.w1_to_reference(torch.tensor([float("nan")])) == math.inf
+    with pytest.raises(ValueError, match="valid targets"):
+        toy.preset("three-mode")
+
+
+def test_toy_sampler_is_solvers_sample_with_the_exact_score():
+    vp, mix = sdes.get("vp"), toy.two_mode_1d()
+    x = toy.sample(vp, "heun", 30, target="two-mode", n_samples=300, seed=5)
+    y = solvers.sample(
+        vp, mix.score_fn(vp), (300, 1), solver="heun", steps=30, generator=gen(5), dtype=F64
+    )
+    assert torch.equal(x, y)
+    samples, path = toy.sample(vp, "em", 10, target="three-mode-2d", n_samples=4, return_path=True)
+    assert samples.shape == (4, 2) and path.states.shape == (11, 4, 2)
+    metrics = toy.sample_metrics(toy.reference_draw("gaussian"), "gaussian")
+    assert metrics["w1"] == 0.0 and metrics["variance_error"] < 0.01
+    with pytest.raises(ValueError, match="n_samples"):
+        toy.sample(vp, "heun", 3, n_samples=0)

@@ -1,37 +1,31 @@
 """Figures of the policy notebooks 07-09, each a pure function of data computed beside it.
 
-* 07 training: the expected loss of the paper's objectives (Eqs. 4, 6, 9) at reference networks
-  (:func:`loss_levels`), a network's loss at fixed diffusion times (:func:`loss_by_time`), and
+* 07 training: the expected loss of the paper's objectives at reference networks against a
+  network's measured loss (:func:`course_lib.analysis.chunks.loss_levels`, ``loss_by_time``), and
   live loss curves.
 * 08 sampling: reverse-time paths of action chunks in world pixels
-  (:func:`sample_chunk_trajectories`) drawn over the PushT scene, and the spread and latency of
-  the sampled chunks per solver and step count.
-* 09 results: one recorded closed-loop episode per policy (:func:`record_rollout`) and an animation
-  of several side by side.
+  (:func:`course_lib.analysis.chunks.sample_chunk_trajectories`) drawn over the PushT scene, and the
+  spread and latency of the sampled chunks per solver and step count (``spread_and_latency``).
+* 09 results: closed-loop episodes recorded by ``evaluate(..., record=True)`` animated side by side.
 """
 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
 from matplotlib.animation import FuncAnimation
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from course_lib.plots.pusht import draw_scene
 from course_lib.plots.results import SDE_COLORS
-from course_lib.pusht import MAX_STEPS, WORLD_SIZE, PushTEnv, render_scene
+from course_lib.pusht import WORLD_SIZE, render_scene
 
-#: SDEs whose objective is a plain isotropic-kernel regression (paper Eqs. 4, 6, 9).
-LOSS_LEVEL_SDES = ("vp", "ve", "cld")
 #: Marker and line style of each solver in the spread and latency figure.
 SOLVER_MARKERS = {"euler": ("o", "-"), "heun": ("s", "--"), "em": ("^", ":"), "sscs": ("D", "-.")}
 #: Colour map of diffusion time in the chunk figures (reversed viridis: dark = noise at t = T,
@@ -42,65 +36,6 @@ TIME_CMAP = "viridis_r"
 # ---------------------------------------------------------------------------------------------
 # 07: the scale of the training losses
 # ---------------------------------------------------------------------------------------------
-
-
-def _kernel(sde, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    tt = torch.as_tensor(np.asarray(times, dtype=np.float64))
-    return sde.mean_coeff(tt).numpy(), sde.std(tt).numpy()
-
-
-def loss_levels(sde, eigenvalues: np.ndarray, times: np.ndarray) -> dict[str, np.ndarray]:
-    """Expected loss per data element at diffusion times ``times`` for three reference networks.
-
-    With x_t = m(t) x_0 + s(t) eps, the VP loss (Eq. 4) is ||eps - eps_theta||^2 and the VE and
-    CLD losses (Eqs. 6, 9) are s^2 ||s_theta + eps / s||^2 = ||eps + s s_theta||^2: both compare a
-    prediction of eps with eps, the score losses in units scaled by the weight s^2. Per element:
-
-    * ``"zero"``: the output 0 gives E||eps||^2 / D = 1 for every SDE;
-    * ``"perfect"``: the exact score leaves E tr Var(eps | x_t) / D. For Gaussian data with
-      covariance eigenvalues lambda_i it is (1/D) sum_i m^2 lambda_i / (m^2 lambda_i + s^2). The
-      best affine estimate of eps has exactly this error for any law of that covariance and the
-      exact posterior mean does no worse, so it bounds the loss of an exact network on the
-      demonstrations from above;
-    * ``"unit"``: an output of unit variance that ignores its input adds its variance times the
-      weight: 1 + 1 for VP (eps units), 1 + s(t)^2 for VE and CLD.
-    """
-    if sde.name not in LOSS_LEVEL_SDES:
-        raise ValueError(
-            f"loss_levels covers the paper's objectives {LOSS_LEVEL_SDES}, not {sde.name!r}"
-        )
-    lam = np.asarray(eigenvalues, dtype=np.float64)
-    if lam.ndim != 1 or lam.size == 0 or np.any(lam < 0):
-        raise ValueError("eigenvalues must be a non-empty 1-D array of non-negative numbers")
-    m, s = _kernel(sde, times)
-    signal = (m[:, None] ** 2) * lam[None, :]
-    perfect = np.mean(signal / (signal + s[:, None] ** 2), axis=1)
-    weight = np.ones_like(s) if sde.name == "vp" else s**2
-    return {"zero": np.ones_like(s), "perfect": perfect, "unit": 1.0 + weight}
-
-
-@torch.no_grad()
-def loss_by_time(
-    policy,
-    obs: dict[str, torch.Tensor],
-    actions: torch.Tensor,
-    times: Sequence[float],
-    seed: int = 0,
-) -> np.ndarray:
-    """The policy's training loss (``policy.sde.loss``, Eqs. 4, 6, 9) at each fixed time, mean
-    over the batch of normalised observations ``obs`` and action chunks ``actions``."""
-    generator = torch.Generator().manual_seed(seed)
-    cond = policy.encode(obs)
-
-    def net(x_in, c_noise):
-        return policy.decoder(x_in, c_noise, cond)
-
-    return np.array(
-        [
-            float(policy.sde.loss(net, actions, generator=generator, t=float(t)).mean())
-            for t in times
-        ]
-    )
 
 
 def loss_levels_figure(
@@ -164,100 +99,20 @@ def live_loss_figure(
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ChunkTrajectories:
-    """Reverse-time paths of ``n_samples`` action chunks for one observation, in world pixels.
-
-    ``times`` (K,) are the diffusion times of the path (K = steps + 1, from T down; a final
-    denoising step repeats the last time), ``positions`` (K, n_samples, horizon, 2) the action
-    part of every state un-normalised to world pixels.
-    """
-
-    sde: str
-    solver: str
-    steps: int
-    times: np.ndarray
-    positions: np.ndarray
-    final_denoised: bool
-
-    @property
-    def final(self) -> np.ndarray:
-        """The sampled chunks (n_samples, horizon, 2): what ``policy.act`` returns."""
-        return self.positions[-1]
-
-    def spread(self) -> np.ndarray:
-        """RMS distance of the samples from their mean chunk at every path index (K,), pixels."""
-        centred = self.positions - self.positions.mean(axis=1, keepdims=True)
-        return np.sqrt(np.mean(np.sum(centred**2, axis=-1), axis=(1, 2)))
-
-
-def _history_batch(obs_history: Any, n: int) -> np.ndarray:
-    hist = np.asarray(obs_history, dtype=np.float32)
-    if hist.ndim == 3 and hist.shape[0] == 1:
-        hist = hist[0]
-    if hist.ndim != 2:
-        raise ValueError(
-            f"give one observation history (n_obs, D) or (1, n_obs, D), got shape {hist.shape}"
-        )
-    return np.repeat(hist[None], n, axis=0)
-
-
-def _check_absolute(policy) -> None:
-    if policy.cfg.is_image or policy.cfg.action_kind != "absolute":
-        raise ValueError(
-            "chunk plots need a low-dimensional policy with absolute actions (the course recipe), "
-            f"got obs_type={policy.cfg.obs_type!r}, action_kind={policy.cfg.action_kind!r}"
-        )
-
-
-@torch.no_grad()
-def sample_chunk_trajectories(
-    policy,
-    obs_history: Any,
-    *,
-    solver: str | None = None,
-    steps: int | None = None,
-    n_samples: int = 8,
-    seed: int = 0,
-) -> ChunkTrajectories:
-    """Sample ``n_samples`` chunks for one observation history and keep the whole reverse path.
-
-    The batch is the history repeated ``n_samples`` times and the generator is seeded with
-    ``seed``, so ``final`` equals ``policy.act`` on that batch with the same generator.
-    """
-    _check_absolute(policy)
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be at least 1, got {n_samples}")
-    solver = solver or policy.cfg.solver
-    steps = steps or policy.cfg.steps
-    obs = policy.prepare_obs(_history_batch(obs_history, n_samples))
-    generator = torch.Generator(device=policy.device).manual_seed(seed)
-    _, path = policy.sample_normalized(obs, solver, steps, generator, return_path=True)
-    actions = policy.sde.positions(path.states).float().cpu()
-    pixels = policy.action_normalizer.unnormalize(actions).numpy()
-    return ChunkTrajectories(
-        sde=policy.cfg.sde,
-        solver=solver,
-        steps=steps,
-        times=path.times.cpu().numpy(),
-        positions=pixels,
-        final_denoised=bool(path.final_denoised),
-    )
-
-
 def _outside(points: np.ndarray) -> float:
     """Fraction of points (..., 2) outside the world square."""
     return float(np.mean(np.any((points < 0) | (points > WORLD_SIZE), axis=-1)))
 
 
 def reverse_chunks_figure(
-    traj: ChunkTrajectories,
+    traj: Any,
     state: np.ndarray,
     index: int | None = None,
     demo_chunk: np.ndarray | None = None,
     n_levels: int = 5,
 ) -> Figure:
-    """The sampled chunks over the scene at path index ``index`` (bold) and at up to ``n_levels``
+    """The sampled chunks of ``traj`` (a :class:`course_lib.analysis.chunks.ChunkTrajectories`)
+    over the scene at path index ``index`` (bold) and at up to ``n_levels``
     earlier indices (faint, spaced more densely towards ``index``), coloured by diffusion time;
     beside it the spread of the samples against the path index."""
     last = len(traj.times) - 1
@@ -308,46 +163,6 @@ def reverse_chunks_figure(
     return fig
 
 
-@torch.no_grad()
-def spread_and_latency(
-    policy,
-    obs_history: Any,
-    settings: Sequence[tuple[str, int]],
-    *,
-    n_samples: int = 32,
-    seed: int = 0,
-    repeats: int = 3,
-    demo_chunk: np.ndarray | None = None,
-) -> list[dict[str, Any]]:
-    """For each (solver, steps): the spread of ``n_samples`` sampled chunks (RMS distance from
-    their mean, px), their mean distance to ``demo_chunk`` (px, if given), and the latency of one
-    ``policy.act`` call at batch 1 (median of ``repeats``, ms)."""
-    _check_absolute(policy)
-    batch = _history_batch(obs_history, n_samples)
-    rows = []
-    for solver, steps in settings:
-        generator = torch.Generator(device=policy.device).manual_seed(seed)
-        chunks = policy.act(batch, solver=solver, steps=steps, generator=generator)
-        centred = chunks - chunks.mean(axis=0, keepdims=True)
-        row = {
-            "sde": policy.cfg.sde,
-            "solver": solver,
-            "steps": int(steps),
-            "spread_px": float(np.sqrt(np.mean(np.sum(centred**2, axis=-1)))),
-        }
-        if demo_chunk is not None:
-            gap = np.linalg.norm(chunks - np.asarray(demo_chunk)[None], axis=-1)
-            row["demo_error_px"] = float(gap.mean())
-        timings = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            policy.act(batch[:1], solver=solver, steps=steps, generator=generator)
-            timings.append(time.perf_counter() - start)
-        row["latency_ms"] = 1000.0 * float(np.median(timings))
-        rows.append(row)
-    return rows
-
-
 def spread_latency_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Spread of the sampled chunks and latency per chunk against the step count, one line per
     (SDE, solver): colour by SDE, marker and dash by solver; rows come from
@@ -383,85 +198,16 @@ def spread_latency_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Rollout:
-    """One closed-loop episode: ``states`` (T + 1, 5), executed ``targets`` (T, 2, clipped to the
-    world as the environment applies them), ``rewards`` (T,), and ``plans``: for every policy call
-    the step at which it was made and the sampled chunk (horizon, 2)."""
-
-    name: str
-    seed: int
-    states: np.ndarray
-    targets: np.ndarray
-    rewards: np.ndarray
-    plans: list[tuple[int, np.ndarray]]
-
-    @property
-    def score(self) -> float:
-        """The episode's score: its max reward."""
-        return float(self.rewards.max()) if len(self.rewards) else 0.0
-
-    def plan_at(self, step: int) -> tuple[int, np.ndarray]:
-        """The (start step, chunk) being executed at ``step``."""
-        return [p for p in self.plans if p[0] <= step][-1]
-
-
-@torch.no_grad()
-def record_rollout(
-    policy,
-    seed: int,
-    *,
-    solver: str | None = None,
-    steps: int | None = None,
-    max_steps: int = MAX_STEPS,
-    sample_seed: int = 0,
-    name: str = "",
-) -> Rollout:
-    """Run one episode of the evaluation protocol (legacy reset from ``seed``, the first
-    observation repeated n_obs times, ``n_action_steps`` targets of every chunk executed) and
-    record everything an animation needs. Same random stream as ``evaluate`` on ``[seed]``."""
-    if policy.cfg.is_image:
-        raise ValueError(
-            "record_rollout stacks low-dimensional observations; image policies: use evaluate"
-        )
-    env = PushTEnv(obs_type=policy.obs_type)
-    obs, _ = env.reset(seed=int(seed))
-    history = [obs] * policy.cfg.n_obs
-    generator = torch.Generator(device=policy.device).manual_seed(sample_seed)
-    states, targets, rewards, plans = [env.state], [], [], []
-    done = False
-    while len(targets) < max_steps and not done:
-        chunk = policy.act(
-            np.stack(history)[None], solver=solver, steps=steps, generator=generator
-        )[0]
-        plans.append((len(targets), chunk))
-        for target in chunk[: policy.cfg.n_action_steps]:
-            if len(targets) >= max_steps or done:
-                break
-            obs, reward, done, _, _ = env.step(target)
-            history = [*history[1:], obs]
-            states.append(env.state)
-            targets.append(np.clip(target, 0.0, WORLD_SIZE))
-            rewards.append(reward)
-    return Rollout(
-        name=name or policy.cfg.sde,
-        seed=int(seed),
-        states=np.asarray(states),
-        targets=np.asarray(targets).reshape(-1, 2),
-        rewards=np.asarray(rewards, dtype=np.float64),
-        plans=plans,
-    )
-
-
 def rollout_animation(
-    rollouts: Sequence[Rollout],
+    rollouts: Sequence[Any],
     every: int = 2,
     size: int = 256,
     panel_inches: float = 2.6,
     dpi: int = 80,
 ) -> FuncAnimation:
     """Episodes side by side: the scene, the chunk being executed (orange, executed part dim) and
-    the score so far. Finished episodes hold their last frame. Frame i shows step i * every."""
+    the score so far. Finished episodes hold their last frame. Frame i shows step i * every.
+    ``rollouts`` are :class:`course_lib.evaluate.Rollout` records (``evaluate(..., record=True)``)."""
     if not rollouts:
         raise ValueError("give at least one rollout")
     if every < 1:

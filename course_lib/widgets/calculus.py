@@ -1,4 +1,5 @@
-"""Slider apps of notebooks 01-05: each wraps one pure function of :mod:`course_lib.plots.calculus`.
+"""Slider apps of notebooks 01-05: each wraps one pure function of :mod:`course_lib.plots.calculus`
+or an experiment of :mod:`course_lib.analysis` drawn by :mod:`course_lib.plots.reverse`.
 
 Every builder returns a :class:`~course_lib.widgets.base.SliderApp`; ``app.run(**values)`` redraws
 synchronously and raises ``CallbackError`` on failure (the tests drive every control through it).
@@ -7,8 +8,12 @@ synchronously and raises ``CallbackError`` on failure (the tests drive every con
 from __future__ import annotations
 
 import ipywidgets as widgets
+from matplotlib.figure import Figure
 
+from course_lib.analysis.gaussian import cld_generative_covariances
+from course_lib.analysis.samplers import SamplerSpec, toy_run
 from course_lib.plots import calculus as figures
+from course_lib.plots import reverse
 from course_lib.widgets.base import SliderApp, slider_app
 
 
@@ -122,10 +127,27 @@ def cld_phase_widget() -> SliderApp:
     )
 
 
+def cld_reversal(gamma: float = 3.0, T: float = 14.0, data_var: float = 0.25) -> Figure:
+    """The CLD covariances along generative time (800 RK4 steps), drawn."""
+    paths = cld_generative_covariances(gamma, T, data_var, steps=800)
+    return reverse.cld_reversal_figure(paths, gamma, T, data_var)
+
+
+def reverse_toy(
+    solver: str = "heun", steps: int = 50, sde_name: str = "vp", n_samples: int = 600, seed: int = 0
+) -> Figure:
+    """The toy sampler on the 2-D three-mode preset with its paths, drawn."""
+    spec = SamplerSpec(f"{sde_name} {solver}", sde_name, solver)
+    run = toy_run(
+        spec, steps, target="three-mode-2d", n_samples=n_samples, seed=seed, return_path=True
+    )
+    return reverse.reverse_toy_figure(run)
+
+
 def cld_reversal_widget() -> SliderApp:
     """04: Var(a) along generative time: exact reversal against the paper's Eqs. 10-11."""
     return slider_app(
-        figures.cld_reversal_figure,
+        cld_reversal,
         "paper's CLD sampler against the exact reversal (Gaussian data)",
         gamma=_float(3.0, 0.5, 6.0, 0.1, "γ"),
         T=_float(14.0, 2.0, 20.0, 1.0, "T"),
@@ -136,7 +158,7 @@ def cld_reversal_widget() -> SliderApp:
 def reverse_toy_widget() -> SliderApp:
     """05: exact-score sampling of the 2-D toy; solver, steps and SDE controls."""
     return slider_app(
-        figures.reverse_toy_figure,
+        reverse_toy,
         "reverse SDE and probability-flow ODE on a 2-D mixture",
         solver=widgets.Dropdown(
             options=["euler", "heun", "em"], value="heun", description="solver"

@@ -11,6 +11,7 @@ import ipywidgets as widgets
 from matplotlib.figure import Figure
 
 from course_lib import sdes
+from course_lib.analysis import corrections as experiments
 from course_lib.plots import corrections as figures
 from course_lib.solvers import GRID_KINDS
 from course_lib.widgets.base import SliderApp, slider_app
@@ -30,7 +31,8 @@ def ve_sampler_widget(n_samples: int = 4000) -> SliderApp:
     """ "ve" against "ve-edm" on the two-mode toy: steps, grid kind and solver."""
 
     def ve_samplers(steps: int, grid: str, solver: str) -> Figure:
-        return figures.ve_sampler_figure(steps, grid, solver, n_samples=n_samples)
+        metrics = experiments.ve_sampler_metrics(steps, grid, solver, n_samples=n_samples)
+        return figures.ve_sampler_figure(metrics, steps, grid, solver)
 
     return slider_app(
         ve_samplers,
@@ -45,7 +47,8 @@ def cld_sampler_widget(n_samples: int = 2000) -> SliderApp:
     """The paper's CLD sampler against the exact reversal (cld-hsm): steps and both solvers."""
 
     def cld_samplers(steps: int, paper_solver: str, hsm_solver: str) -> Figure:
-        return figures.cld_phase_figure(steps, paper_solver, hsm_solver, n_samples=n_samples)
+        runs = experiments.cld_sampler_runs(steps, paper_solver, hsm_solver, n_samples=n_samples)
+        return figures.cld_phase_figure(runs)
 
     return slider_app(
         cld_samplers,
@@ -60,7 +63,8 @@ def preconditioning_widget(n_samples: int = 4000) -> SliderApp:
     """EDM's c_skip, c_out, c_in, c_noise and the network's input/target scales, slider sigma_d."""
 
     def preconditioning(sigma_data: float) -> Figure:
-        return figures.edm_preconditioning_figure(sigma_data, n_samples=n_samples)
+        scales = experiments.preconditioning_scales(sigma_data, n_samples=n_samples)
+        return figures.edm_preconditioning_figure(scales, sigma_data)
 
     return slider_app(
         preconditioning,

@@ -17,11 +17,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from course_lib import shipped
-from course_lib.plots.policy import (
-    ChunkTrajectories,
-    reverse_chunks_figure,
-    sample_chunk_trajectories,
-)
+from course_lib.analysis.chunks import ChunkTrajectories, sample_chunk_trajectories
+from course_lib.plots.policy import reverse_chunks_figure
 from course_lib.solvers import check_solver
 
 #: The shipped models offered by the sampling widget, the paper's first (the registry's order).
