@@ -63,6 +63,7 @@ myst_heading_anchors = 3
 
 html_theme = "sphinx_book_theme"
 html_title = "Continuous-time diffusion policies"
+html_favicon = "_static/favicon.svg"
 html_static_path = ["_static", str(BUILD / "static")]
 html_theme_options = {"show_toc_level": 2, "use_download_button": False}
 html_last_updated_fmt = None
@@ -70,20 +71,51 @@ html_last_updated_fmt = None
 html_context = {"default_mode": "light"}
 MATHJAX_DIR = Path(jupyter_server_mathjax.__file__).parent / "static"
 mathjax_path = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full"
-#: jupyter-server-mathjax ships the "-full" configuration and the STIX-Web fonts only.
+#: jupyter-server-mathjax ships the "-full" configuration and the STIX-Web fonts only. myst-nb marks
+#: notebook pages ``tex2jax_ignore`` (no "$" in outputs taken for math) and the math "process".
 mathjax2_config = {
-    "tex2jax": {"inlineMath": [["\\(", "\\)"]], "displayMath": [["\\[", "\\]"]]},
-    "HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web"},
+    "tex2jax": {
+        "inlineMath": [["\\(", "\\)"]],
+        "displayMath": [["\\[", "\\]"]],
+        "processClass": "tex2jax_process|mathjax_process|math|output_area",
+    },
+    "HTML-CSS": {
+        "availableFonts": [],
+        "preferredFont": None,
+        "webFont": "STIX-Web",
+        # The width probe's blank font is url('about:blank'), which Chromium logs as a CORS error.
+        "styles": {"@font-face": {"font-family": "MathJax_Blank", "src": "local('MathJax_Blank')"}},
+    },
+}
+
+
+#: TeX web fonts that MathJax's hidden MathML copy of each formula (for screen readers) asks for,
+#: and the STIX-Web font that stands in for each: jupyter-server-mathjax ships STIX-Web only.
+TEX_FONT_STAND_INS = {
+    "MathJax_Script-Regular": "Script-Regular",
+    "MathJax_Caligraphic-Regular": "Script-Italic",
+    "MathJax_Caligraphic-Bold": "Script-BoldItalic",
+    "MathJax_AMS-Regular": "DoubleStruck-Regular",
+    "MathJax_Fraktur-Regular": "Fraktur-Regular",
+    "MathJax_Fraktur-Bold": "Fraktur-Bold",
 }
 
 
 def _copy_mathjax(app) -> None:
-    """Put the local MathJax where ``html_static_path`` copies it to ``_static/mathjax``."""
+    """Put the local MathJax where ``html_static_path`` copies it to ``_static/mathjax``, with
+    the stand-ins of ``TEX_FONT_STAND_INS`` (no 404 for a font the page asks for)."""
     import shutil
 
     target = BUILD / "static" / "mathjax"
     if not target.exists():
         shutil.copytree(MATHJAX_DIR, target)
+    fonts = target / "fonts" / "HTML-CSS"
+    (fonts / "TeX" / "otf").mkdir(parents=True, exist_ok=True)
+    for tex, stix in TEX_FONT_STAND_INS.items():
+        shutil.copyfile(
+            fonts / "STIX-Web" / "woff" / f"STIXMathJax_{stix}.woff",
+            fonts / "TeX" / "otf" / f"{tex}.otf",
+        )
 
 
 def setup(app):
