@@ -2,7 +2,9 @@
 
 Layers, lowest first: ``sdes`` -> ``solvers`` -> ``nets``/``policy`` -> ``train``/``evaluate``
 -> ``plots``/``widgets``. ``course_lib.pusht`` and ``course_lib.data`` hold the environment and
-the demonstrations. Heavy modules are imported lazily, so ``import course_lib`` stays cheap.
+the demonstrations. ARCHITECTURE.md at the repository root has the whole table, the registries
+(SDEs, solvers, shipped models) and how to add a process or a solver. Heavy modules are imported
+lazily, so ``import course_lib`` stays cheap.
 """
 
 from __future__ import annotations

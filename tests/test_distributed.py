@@ -22,7 +22,7 @@ import torch
 
 from course_lib.distributed import Group, launched_ranks, rank_device
 from course_lib.policy import DiffusionPolicy
-from course_lib.train import _ShardLoss
+from course_lib.train import ShardLoss
 
 REPO = Path(__file__).resolve().parents[1]
 WORKER = Path(__file__).with_name("ddp_worker.py")
@@ -107,7 +107,7 @@ def test_shard_means_average_to_the_global_batch_loss_and_gradient():
     def loss_and_grads(rows):
         policy.zero_grad()
         part = {"obs": obs["obs"][rows or slice(None)]}
-        loss = _ShardLoss(policy, rows)(part, actions, torch.Generator().manual_seed(3))
+        loss = ShardLoss(policy, rows)(part, actions, torch.Generator().manual_seed(3))
         loss.backward()
         return loss.detach(), [p.grad.clone() for p in policy.parameters()]
 

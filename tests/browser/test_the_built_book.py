@@ -61,10 +61,11 @@ def book(request, tmp_path_factory) -> Path:
         return BOOK_HTML
     lab = request.getfixturevalue("lab")
     source = tmp_path_factory.mktemp("book-src")
-    for name in ("conf.py", "index.md"):
+    for name in ("conf.py", "index.md", "ARCHITECTURE.md"):
         shutil.copy2(ROOT / "book" / name, source / name)
     (source / "_static").symlink_to(ROOT / "book" / "_static")
-    shutil.copy2(ROOT / "README.md", source.parent / "README.md")  # index.md includes ../README.md
+    for name in ("README.md", "ARCHITECTURE.md"):  # the book's pages include ../NAME
+        shutil.copy2(ROOT / name, source.parent / name)
     (source / "notebooks").symlink_to(lab.root / "notebooks")
     html = source.parent / "html"
     env = {**os.environ, "COURSE_FAST": "1", "OMP_NUM_THREADS": "1", "COURSE_BOOK_FROM_IPYNB": "1"}
@@ -104,14 +105,13 @@ class QuietServer(http.server.ThreadingHTTPServer):
 
 
 def _pages(book: Path) -> list[str]:
-    pages = ["index.html"] + sorted(
-        str(p.relative_to(book)) for p in (book / "notebooks").glob("*.html")
-    )
-    return pages
+    """The landing page, the notebooks in order, then the library's pages."""
+    notebooks = sorted(str(p.relative_to(book)) for p in (book / "notebooks").glob("*.html"))
+    return ["index.html", *notebooks, "ARCHITECTURE.html"]
 
 
 def test_the_book_has_every_notebook_in_order(book):
-    names = [Path(p).stem for p in _pages(book)[1:]]
+    names = [Path(p).stem for p in _pages(book)[1:-1]]
     expected = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9]*.py"))
     assert names == expected
     index = (book / "index.html").read_text()
