@@ -166,7 +166,7 @@ for solver, steps in (("em", 200), ("heun", 50)):
     )
     fig = rfigs.reverse_toy_figure(run)
     save_figure(fig, f"05_toy_2d_vp_{solver}.png")
-fig
+    display(fig)
 
 # %% [markdown]
 # On the 1-D two-mode mixture (weights 0.3 / 0.7) the same samplers recover the weight of the left

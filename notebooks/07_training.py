@@ -305,7 +305,8 @@ with tempfile.TemporaryDirectory() as tmp:
             successes = int(sum(out["episode_success"]))
             cells += [format_score(out["episode_scores"]), format_rate(successes, len(seeds))]
         rows.append("| " + " | ".join(cells) + f" | {solver} {n} |")
-live.draw()
+live.draw()  # the curves above, final; also written to figures/
+save_figure(live.figure(), "07_live_loss.png")
 display(
     Markdown(
         f"Live runs against the shipped models, {len(seeds)} test seeds "
@@ -314,9 +315,6 @@ display(
         "|---|---|---|---|---|---|---|\n" + "\n".join(rows)
     )
 )
-fig = live.figure()
-save_figure(fig, "07_live_loss.png")
-fig
 
 # %% [markdown]
 # A short run only moves each loss part of the way down from 1; whether a loss is *low* is read against the

@@ -3,10 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
+import matplotlib.pyplot as plt
 
 from course_lib import config
+
+
+def new_figure(
+    nrows: int = 1, ncols: int = 1, **kwargs: Any
+) -> tuple[matplotlib.figure.Figure, Any]:
+    """``plt.subplots(nrows, ncols, **kwargs)`` with the figure let go of by pyplot at once.
+
+    A course figure shows where a notebook shows it: as its cell's value or through ``display``.
+    Left open in pyplot, the inline backend would show it a second time when the cell ends, and a
+    widget's redraws would pile up open figures. (A figure made outside pyplot would not show at
+    all: pyplot is what installs the inline backend's display of figures.)
+    """
+    fig, axes = plt.subplots(nrows, ncols, **kwargs)
+    plt.close(fig)
+    return fig, axes
 
 
 def save_figure(

@@ -12,13 +12,13 @@ import math
 from collections.abc import Callable
 from functools import cache
 
-import matplotlib.pyplot as plt
 import numpy as np
 import sympy as sp
 import torch
 from matplotlib.figure import Figure
 
 from course_lib import symbolic
+from course_lib.plots.base import new_figure
 from course_lib.symbolic import core as sym
 
 #: One colour per sampler, shared by every figure of notebooks 03-05.
@@ -28,11 +28,6 @@ def _sde(name: str, **overrides):
     from course_lib import sdes
 
     return sdes.get(name, **overrides)
-
-
-def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
-    """``plt.subplots`` with constrained layout (computed when the figure is drawn, not before)."""
-    return plt.subplots(nrows, ncols, layout="constrained", **kwargs)
 
 
 def _as_numpy(value) -> np.ndarray:
@@ -66,7 +61,7 @@ def brownian_figure(n_paths: int = 30, steps: int = 1000, seed: int = 0) -> Figu
     dw = brownian_increments(n_paths, steps, 1.0, seed)
     times = np.linspace(0.0, 1.0, steps + 1)
     paths = np.concatenate([np.zeros((n_paths, 1)), np.cumsum(dw, axis=1)], axis=1)
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 3.6), layout="constrained")
     ax0.plot(times, paths.T, lw=0.6, alpha=0.7)
     ax0.fill_between(times, -2 * np.sqrt(times), 2 * np.sqrt(times), color="grey", alpha=0.2)
     ax0.set(xlabel="t", ylabel="$W_t$", title=r"Brownian paths and $\pm 2\sqrt{t}$")
@@ -88,7 +83,7 @@ def ito_lemma_figure(steps: int = 1000, seed: int = 0) -> Figure:
     w = np.concatenate([[0.0], np.cumsum(dw)])
     ito = np.concatenate([[0.0], np.cumsum(w[:-1] * dw)])
     times = np.linspace(0.0, 1.0, steps + 1)
-    fig, ax = _subplots(figsize=(6, 3.6))
+    fig, ax = new_figure(figsize=(6, 3.6), layout="constrained")
     ax.plot(times, w**2, label="$W_t^2$", lw=2)
     ax.plot(times, 2 * ito + times, "--", label=r"$2\int_0^t W\,dW + t$")
     ax.plot(times, 2 * ito, ":", label=r"$2\int_0^t W\,dW$ (Ito, left point)")
@@ -130,7 +125,9 @@ def ou_figure(
     mean_fn, var_fn = _ou_moment_functions()
     mean = mean_fn(times, x0, theta, sigma)
     std = np.sqrt(var_fn(times, x0, theta, sigma))
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.6), width_ratios=[2.2, 1])
+    fig, (ax0, ax1) = new_figure(
+        1, 2, figsize=(10, 3.6), width_ratios=[2.2, 1], layout="constrained"
+    )
     ax0.plot(times, paths[:40].T, lw=0.5, alpha=0.6)
     ax0.plot(times, mean, "k", lw=2, label="exact mean")
     ax0.fill_between(times, mean - 2 * std, mean + 2 * std, color="k", alpha=0.15, label="±2 std")
@@ -164,7 +161,7 @@ def vp_schedule_figure(s: float = 0.008, T: float = 0.9946) -> Figure:
     abar = _as_numpy(sde.alpha_bar(times))
     beta = _as_numpy(sde.beta(times))
     tt = times.numpy()
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 3.6), layout="constrained")
     ax0.plot(tt, abar, label=r"$\bar\alpha(t)$")
     ax0.plot(tt, np.sqrt(abar), label=r"mean coef. $\sqrt{\bar\alpha}$")
     ax0.plot(tt, np.sqrt(1 - abar), label=r"std $\sqrt{1-\bar\alpha}$")
@@ -206,7 +203,7 @@ def vp_paths_figure(
     start = torch.full((times.size, 1), float(x0), dtype=torch.float64)
     mean, std = sde.marginal(start, torch.as_tensor(times))
     mean, std = _as_numpy(mean)[:, 0], _as_numpy(std)[:, 0]
-    fig, ax = _subplots(figsize=(7, 3.6))
+    fig, ax = new_figure(figsize=(7, 3.6), layout="constrained")
     ax.plot(times, paths[:30].T, lw=0.5, alpha=0.6)
     ax.plot(times, mean, "k", lw=2, label=r"$\sqrt{\bar\alpha_t}\,a_0$")
     ax.fill_between(times, mean - 2 * std, mean + 2 * std, color="k", alpha=0.15, label="±2 std")
@@ -235,7 +232,7 @@ def ddpm_limit_figure(s: float = 0.008, T: float = 0.98) -> Figure:
     """DDPM's discrete abar against the SDE's: the error falls like 1/K (first order)."""
     counts = np.array([50, 100, 200, 400, 800, 1600, 3200])
     errors = np.array([ddpm_alpha_bar_error(int(k), s, T) for k in counts])
-    fig, ax = _subplots(figsize=(5.5, 3.6))
+    fig, ax = new_figure(figsize=(5.5, 3.6), layout="constrained")
     ax.loglog(counts, errors, "o-", label=r"$\max_k |\prod(1-\beta_j) - \bar\alpha(t_k)|$")
     ax.loglog(counts, errors[0] * counts[0] / counts, "k--", label="slope -1")
     ax.set(xlabel="number of DDPM steps K", title=f"DDPM -> VP SDE (T = {T:g})")
@@ -261,7 +258,7 @@ def float32_trap_figure(s: float = 0.008) -> Figure:
     b64 = cosine_beta(times, s, np.float64)
     b32 = cosine_beta(times, s, np.float32).astype(np.float64)
     at_one = float(cosine_beta(np.array([1.0]), s, np.float32)[0])
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 3.6), layout="constrained")
     ax0.loglog(gaps, b64, label="float64")
     ax0.loglog(gaps, np.where(b32 > 0, b32, np.nan), "--", label="float32")
     ax0.loglog(gaps, 2 / gaps, "k:", label="2 / (1 - t)")
@@ -288,7 +285,7 @@ def ve_schedule_figure(sigma_min: float = 0.01, sigma_max: float = 50.0) -> Figu
     sigma = _as_numpy(exact.sigma(times))
     g2 = _as_numpy(exact.g2(times))
     std_exact, std_song = _as_numpy(exact.std(times)), _as_numpy(song.std(times))
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.6))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 3.6), layout="constrained")
     ax0.semilogy(tt, sigma, label=r"$\sigma(t)$ (paper's kernel std)")
     ax0.semilogy(tt[1:], std_exact[1:], "--", label=r"exact $\sqrt{\sigma^2(t) - \sigma_{\min}^2}$")
     ax0.semilogy(tt, g2, label=r"$g^2 = d\sigma^2/dt$")
@@ -320,7 +317,7 @@ def euler_factor_figure(
     rate = math.log(sigma_max / sigma_min)
     y = np.linspace(0.0, 4.0, 400)
     step = rate / steps
-    fig, ax = _subplots(figsize=(6, 3.6))
+    fig, ax = new_figure(figsize=(6, 3.6), layout="constrained")
     ax.plot(y, np.exp(-y), label=r"exact $e^{-Lh}$")
     ax.plot(y, 1 - y, label=r"Euler $1 - Lh$")
     ax.axhline(0, color="grey", lw=0.5)
@@ -353,7 +350,7 @@ def cld_covariance_figure(gamma: float = 3.0, t_max: float = 3.0) -> Figure:
     sigma2 = _as_numpy(sde.sigma2(times))
     symbolic_fns = _cld_symbolic_functions()
     dots = np.linspace(0.0, t_max, 13)
-    fig, ax = _subplots(figsize=(6.5, 3.8))
+    fig, ax = new_figure(figsize=(6.5, 3.8), layout="constrained")
     for label, values, key in (
         (r"$\Sigma_{11}$", s11, "S11"),
         (r"$\Sigma_{12}$", s12, "S12"),
@@ -398,7 +395,7 @@ def cld_phase_figure(
 ) -> Figure:
     """Forward CLD paths: position against time, and the (a, p) phase plane."""
     times, pos, mom = cld_forward_paths(gamma, t_end, n_paths, 300, seed)
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
     for a, p in zip(pos, mom, strict=True):
         (line,) = ax0.plot(times, a, lw=0.8)
         ax1.plot(a, p, lw=0.6, color=line.get_color(), alpha=0.8)

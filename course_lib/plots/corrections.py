@@ -11,18 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 
 from course_lib import sdes, toy
+from course_lib.plots.base import new_figure
 from course_lib.plots.pusht import draw_scene
 from course_lib.solvers import SOLVER_TABLE
-
-
-def _subplots(nrows: int = 1, ncols: int = 1, **kwargs):
-    return plt.subplots(nrows, ncols, layout="constrained", **kwargs)
 
 
 def _density_curve(target: str, lo: float = -2.5, hi: float = 2.5) -> tuple[np.ndarray, np.ndarray]:
@@ -43,7 +39,7 @@ def _line_style(label: str) -> dict[str, Any]:
 def ve_collapse_figure(steps_list: Sequence[int], values: Mapping[str, np.ndarray]) -> Figure:
     """Sample variance against N for each sampler (left) and its relative error (right)."""
     target = float(values["target"])
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4), layout="constrained")
     for label, row in values.items():
         if label == "target":
             continue
@@ -66,7 +62,7 @@ def edm_preconditioning_figure(
     :func:`course_lib.analysis.corrections.preconditioning_scales`)."""
     coefs = scales["coefficients"]
     sigmas = coefs["sigma"]
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4), layout="constrained")
     labels = {
         "c_skip": r"$c_{skip} = \sigma_d^2/(\sigma^2+\sigma_d^2)$",
         "c_out": r"$c_{out} = \sigma\sigma_d/\sqrt{\sigma^2+\sigma_d^2}$",
@@ -119,7 +115,7 @@ def ve_sampler_figure(
     """Samples of "ve" and "ve-edm" over the two-mode density (left) and the noise levels of the
     chosen grid (right); W1 and the variance error in the legend (``metrics`` from
     :func:`course_lib.analysis.corrections.ve_sampler_metrics`)."""
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4), width_ratios=[1.6, 1])
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4), width_ratios=[1.6, 1], layout="constrained")
     xs, dens = _density_curve("two-mode")
     ax0.fill_between(xs, dens, color="k", alpha=0.12, label="target density")
     bins = np.linspace(-2.5, 2.5, 81)
@@ -159,7 +155,7 @@ def cld_convergence_figure(
 ) -> Figure:
     """Variance ratio and W1 against N: the paper's sampler (dashed), the exact reversal with
     steps in t (dotted) and with exponential or stochastic steps (solid)."""
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4), layout="constrained")
     for label, row in results.items():
         dashes = "--" if label.startswith("paper") else ":" if "in t" in label else "-"
         style = {"ls": dashes, "marker": "o", "ms": 4}
@@ -188,7 +184,7 @@ def cld_time_laws_figure(laws: Mapping[str, np.ndarray]) -> Figure:
     :func:`course_lib.analysis.corrections.cld_time_laws`), against
     EDM's N(-1.2, 1.2^2) band (mean +- 2 std)."""
     hsm = sdes.get("cld-hsm")
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(11, 4))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(11, 4), layout="constrained")
     t = np.geomspace(hsm.t_eps, hsm.T, 400)
     ax0.loglog(t, hsm.effective_sigma(torch.as_tensor(t)).numpy(), color="k")
     ax0.set(xlabel="t", ylabel=r"$\sigma_{eff}(t)$", title="CLD-HSM as VE noise", ylim=(1e-4, 1e3))
@@ -230,7 +226,7 @@ def cld_phase_figure(runs: Sequence[Any], n_paths: int = 8) -> Figure:
     (``runs`` from :func:`course_lib.analysis.corrections.cld_sampler_runs`)."""
     if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
         raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
-    fig, axes = _subplots(1, 3, figsize=(14, 4.2))
+    fig, axes = new_figure(1, 3, figsize=(14, 4.2), layout="constrained")
     xs, dens = _density_curve("two-mode", -4.0, 4.0)
     axes[2].fill_between(xs, dens, color="k", alpha=0.12, label="target density")
     bins = np.linspace(-4.0, 4.0, 81)
@@ -265,7 +261,9 @@ def demo_chunks_figure(
     """One scene per model with its sampled chunks (one colour per solver) and the demonstration's
     recorded chunk in black (``by_model[name]``: the
     :class:`course_lib.analysis.chunks.DemoChunks` of :func:`course_lib.analysis.chunks.demo_chunks`)."""
-    fig, axes = _subplots(1, len(by_model), figsize=(5.2 * len(by_model), 5.2), squeeze=False)
+    fig, axes = new_figure(
+        1, len(by_model), figsize=(5.2 * len(by_model), 5.2), squeeze=False, layout="constrained"
+    )
     for ax, (name, results) in zip(axes[0], by_model.items(), strict=True):
         draw_scene(ax, state, title=f"{name}: sampled chunks")
         for result in results:

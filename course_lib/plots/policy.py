@@ -22,12 +22,12 @@ from matplotlib.animation import FuncAnimation
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from course_lib import sdes
+from course_lib.plots.base import new_figure
 from course_lib.plots.pusht import draw_scene
-from course_lib.plots.results import SDE_COLORS
 from course_lib.pusht import WORLD_SIZE, render_scene
+from course_lib.solvers import SOLVER_TABLE
 
-#: Marker and line style of each solver in the spread and latency figure.
-SOLVER_MARKERS = {"euler": ("o", "-"), "heun": ("s", "--"), "em": ("^", ":"), "sscs": ("D", "-.")}
 #: Colour map of diffusion time in the chunk figures (reversed viridis: dark = noise at t = T,
 #: bright = data at t = t_eps).
 TIME_CMAP = "viridis_r"
@@ -45,7 +45,7 @@ def loss_levels_figure(
     """One panel per SDE: the reference levels of :func:`loss_levels` against time
     (``levels[sde] = (times, levels)``), with a network's measured loss as dots
     (``measured[sde] = (times, values)``, e.g. from :func:`loss_by_time`)."""
-    fig, axes = plt.subplots(1, len(levels), figsize=(4.2 * len(levels), 3.5), squeeze=False)
+    fig, axes = new_figure(1, len(levels), figsize=(4.2 * len(levels), 3.5), squeeze=False)
     styles = {
         "unit": ("unit-size output (untrained)", "0.55", ":"),
         "zero": ("zero output", "black", "--"),
@@ -55,11 +55,11 @@ def loss_levels_figure(
         for key, (label, color, ls) in styles.items():
             ax.plot(times, values[key], color=color, ls=ls, label=label)
         if measured is not None and name in measured:
-            ax.plot(*measured[name], "o", ms=4, color=SDE_COLORS.get(name), label="network")
+            ax.plot(*measured[name], "o", ms=4, color=sdes.color(name, None), label="network")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("diffusion time t (log scale)")
-        ax.set_title(f"{name.upper()}: loss per element at time t", fontsize=10)
+        ax.set_title(f"{sdes.label(name)}: loss per element at time t", fontsize=10)
         ax.grid(alpha=0.3, which="both")
     axes[0, 0].set_ylabel("expected loss")
     axes[0, 0].legend(fontsize=7)
@@ -72,19 +72,15 @@ def live_loss_figure(
     histories: Mapping[str, Sequence[Mapping[str, float]]] | None = None,
 ) -> Figure:
     """Per-step training loss of live runs (thin), with the recorded validation loss (dots)."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = new_figure(figsize=(6.5, 3.6))
     for sde, losses in step_losses.items():
-        color = SDE_COLORS.get(sde)
+        color, label = sdes.color(sde, None), sdes.label(sde)
         steps = np.arange(1, len(losses) + 1)
-        ax.plot(
-            steps, losses, color=color, lw=0.8, alpha=0.8, label=f"{sde.upper()} train (per step)"
-        )
+        ax.plot(steps, losses, color=color, lw=0.8, alpha=0.8, label=f"{label} train (per step)")
         rows = (histories or {}).get(sde, [])
         val = [(r["step"], r["val_loss"]) for r in rows if np.isfinite(r["val_loss"])]
         if val:
-            ax.plot(
-                *zip(*val, strict=True), "o", ms=4, color=color, label=f"{sde.upper()} validation"
-            )
+            ax.plot(*zip(*val, strict=True), "o", ms=4, color=color, label=f"{label} validation")
     ax.set_yscale("log")
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("loss (each SDE's own objective)")
@@ -121,7 +117,7 @@ def reverse_chunks_figure(
         raise ValueError(f"index must be in [0, {last}] for a path of {traj.steps} steps")
     cmap = plt.get_cmap(TIME_CMAP)
     norm = Normalize(vmin=float(traj.times.min()), vmax=float(traj.times.max()))
-    fig, (ax, ax_spread) = plt.subplots(
+    fig, (ax, ax_spread) = new_figure(
         1, 2, figsize=(10.5, 4.8), gridspec_kw={"width_ratios": [1.15, 1]}
     )
     draw_scene(ax, state)
@@ -143,7 +139,7 @@ def reverse_chunks_figure(
     denoised = traj.final_denoised and index == last
     when = "denoised" if denoised else f"t = {traj.times[index]:.3g}"
     ax.set_title(
-        f"{traj.sde.upper()} {traj.solver}-{traj.steps}: index {index}/{last} ({when}), "
+        f"{sdes.label(traj.sde)} {traj.solver}-{traj.steps}: index {index}/{last} ({when}), "
         f"{_outside(traj.positions[index]):.0%} outside",
         fontsize=9,
     )
@@ -167,16 +163,18 @@ def spread_latency_figure(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Spread of the sampled chunks and latency per chunk against the step count, one line per
     (SDE, solver): colour by SDE, marker and dash by solver; rows come from
     :func:`spread_and_latency`."""
-    fig, (ax_s, ax_l) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_s, ax_l) = new_figure(1, 2, figsize=(11, 4))
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["sde"], row["solver"]), []).append(row)
     for (sde, solver), group in groups.items():
         group = sorted(group, key=lambda r: r["steps"])
         steps = [r["steps"] for r in group]
-        marker, ls = SOLVER_MARKERS.get(solver, ("o", "-"))
-        style = {"color": SDE_COLORS.get(sde), "marker": marker, "ls": ls, "ms": 5}
-        ax_s.plot(steps, [r["spread_px"] for r in group], label=f"{sde.upper()} {solver}", **style)
+        known = SOLVER_TABLE.get(solver)
+        marker, ls = (known.marker, known.linestyle) if known else ("o", "-")
+        style = {"color": sdes.color(sde, None), "marker": marker, "ls": ls, "ms": 5}
+        label = f"{sdes.label(sde)} {solver}"
+        ax_s.plot(steps, [r["spread_px"] for r in group], label=label, **style)
         ax_l.plot(steps, [r["latency_ms"] for r in group], **style)
     ticks = sorted({r["steps"] for r in rows})
     for ax, label in ((ax_s, "spread of sampled chunks (px)"), (ax_l, "latency per chunk (ms)")):
@@ -216,7 +214,7 @@ def rollout_animation(
     frames = list(range(0, n_steps + 1, every))
     if frames[-1] != n_steps:
         frames.append(n_steps)
-    fig, axes = plt.subplots(
+    fig, axes = new_figure(
         1,
         len(rollouts),
         figsize=(panel_inches * len(rollouts), panel_inches + 0.4),

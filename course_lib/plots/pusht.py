@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import shapely
 from matplotlib.axes import Axes
@@ -16,6 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 from matplotlib.patches import Polygon as PolygonPatch
 
+from course_lib.plots.base import new_figure
 from course_lib.pusht import constants as C
 from course_lib.pusht.geometry import block_polygons, coverage, coverage_batch, keypoints, to_world
 from course_lib.pusht.physics import PushTWorld
@@ -76,7 +76,7 @@ def draw_scene(
 
 def scene_figure(state: np.ndarray, action: np.ndarray | None = None) -> Figure:
     """The scene beside the same scene annotated: block frame, centre of gravity, 9 keypoints."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4.6))
+    fig, axes = new_figure(1, 2, figsize=(9, 4.6))
     draw_scene(axes[0], state, action, title="scene (the red cross is the target)")
     draw_scene(
         axes[1],
@@ -93,7 +93,7 @@ def single_scene_figure(
     state: np.ndarray, action: np.ndarray | None = None, title: str | None = None
 ) -> Figure:
     """One scene panel (used by the pushing game)."""
-    fig, ax = plt.subplots(figsize=(4.6, 4.6))
+    fig, ax = new_figure(figsize=(4.6, 4.6))
     draw_scene(ax, state, action, title=title)
     fig.tight_layout()
     return fig
@@ -116,7 +116,7 @@ def pd_response_figure(target: tuple[float, float] = (356.0, 256.0), n_steps: in
     fine = np.linspace(0, times[-1], 300)
     gap0 = target[0] - xs[0]
     closed = target[0] - gap0 * (1 + omega * fine) * np.exp(-omega * fine)
-    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    fig, ax = new_figure(figsize=(6.5, 3.6))
     ax.plot(fine, closed, color="0.4", label=r"closed form $x^* - e_0(1+\omega t)e^{-\omega t}$")
     ax.plot(times, xs, "o", color=_rgb(C.AGENT_COLOR), label="simulated, one dot per action")
     ax.axhline(target[0], color="red", ls="--", lw=1, label="target")
@@ -160,7 +160,7 @@ def draw_coverage(ax: Axes, state: np.ndarray) -> float:
 def coverage_figure(states: np.ndarray, titles: list[str] | None = None) -> Figure:
     """One panel per state (k, 5): the goal, the block and their intersection (hatched)."""
     states = np.atleast_2d(np.asarray(states, dtype=np.float64))
-    fig, axes = plt.subplots(1, len(states), figsize=(3.6 * len(states), 3.8), squeeze=False)
+    fig, axes = new_figure(1, len(states), figsize=(3.6 * len(states), 3.8), squeeze=False)
     for i, (ax, state) in enumerate(zip(axes[0], states, strict=True)):
         cov = draw_coverage(ax, state)
         label = f"coverage {cov:.3f}, reward {min(cov / C.SUCCESS_COVERAGE, 1.0):.3f}"
@@ -177,9 +177,7 @@ def replay_figure(
     states = np.asarray(states, dtype=np.float64)
     actions = np.asarray(actions, dtype=np.float64)
     frame = int(np.clip(frame, 0, len(states) - 1))
-    fig, (left, right) = plt.subplots(
-        1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1, 1.3]}
-    )
+    fig, (left, right) = new_figure(1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1, 1.3]})
     draw_scene(
         left, states[frame], actions[frame], title=f"{title} frame {frame}/{len(states) - 1}"
     )
@@ -202,7 +200,7 @@ def replay_figure(
 def demo_statistics_figure(stats: dict[str, np.ndarray]) -> Figure:
     """Histograms of the demonstrations' final coverage, best reward and length
     (``course_lib.data.episode_statistics``)."""
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    fig, axes = new_figure(1, 3, figsize=(12, 3.6))
     final = stats["final_coverage"]
     axes[0].hist(final, bins=25, color="tab:green", alpha=0.8)
     axes[0].axvline(C.SUCCESS_COVERAGE, color="black", ls="--", lw=1)
@@ -231,7 +229,7 @@ def demo_statistics_figure(stats: dict[str, np.ndarray]) -> Figure:
 
 def observations_figure(state: np.ndarray, pixels: np.ndarray, crop: np.ndarray) -> Figure:
     """What a policy sees: keypoints and agent, the 96 px frame, and an 84 px crop of it."""
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.8))
+    fig, axes = new_figure(1, 3, figsize=(11, 3.8))
     kp = keypoints(np.asarray(state, dtype=np.float64))
     axes[0].scatter(kp[:, 0], kp[:, 1], color=_rgb(C.BLOCK_COLOR))
     axes[0].scatter(*state[:2], color=_rgb(C.AGENT_COLOR), s=60)
@@ -249,7 +247,7 @@ def moment_quirk_figure(
 ) -> Figure:
     """Block path of a demonstration: stored, replayed with the reference's moment of inertia,
     and replayed with a physical one (same actions, same start)."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.2))
+    fig, (left, right) = new_figure(1, 2, figsize=(10, 4.2))
     draw_scene(left, stored[-1], title=title)
     for states, style, label in (
         (stored, dict(color="black", lw=3, alpha=0.4), "stored"),

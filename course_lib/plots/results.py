@@ -7,14 +7,9 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-SDE_COLORS = {
-    "vp": "#1f77b4",
-    "ve": "#d62728",
-    "cld": "#2ca02c",
-    "ve-edm": "#ff7f0e",
-    "cld-hsm": "#9467bd",
-}
-SOLVER_ORDER = ("euler", "heun", "em", "sscs")
+from course_lib import sdes
+from course_lib.plots.base import new_figure
+from course_lib.solvers import solver_names
 
 
 def table_bars_figure(
@@ -26,14 +21,14 @@ def table_bars_figure(
     inverse = {v: k for k, v in (correction_of or {}).items()}
     labels, ours, theirs, colors = [], [], [], []
     for sde, cells in results.items():
-        for solver in SOLVER_ORDER:
+        for solver in solver_names():
             if solver not in cells:
                 continue
-            labels.append(f"{sde.upper()}\n{solver}")
+            labels.append(f"{sdes.label(sde)}\n{solver}")
             ours.append(cells[solver]["mean_score"])
             theirs.append(paper.get(inverse.get(sde, sde), {}).get(solver, np.nan))
-            colors.append(SDE_COLORS.get(sde, "grey"))
-    fig, ax = plt.subplots(figsize=(max(6, 0.75 * len(labels)), 3.6))
+            colors.append(sdes.color(sde))
+    fig, ax = new_figure(figsize=(max(6, 0.75 * len(labels)), 3.6))
     x = np.arange(len(labels))
     ax.bar(x, ours, color=colors, alpha=0.85, label="this course")
     ax.scatter(
@@ -66,16 +61,14 @@ def _smooth(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
 
 def loss_curves_figure(histories: dict[str, dict[str, list[float]]]) -> plt.Figure:
     """Smoothed training and validation loss per SDE on a log scale (paper Figures 2-5)."""
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = new_figure(figsize=(6, 3.6))
     for sde, h in histories.items():
         steps = np.asarray(h["step"])
-        color = SDE_COLORS.get(sde, None)
-        ax.plot(
-            steps, _smooth(np.asarray(h["train_loss"])), color=color, label=f"{sde.upper()} train"
-        )
+        color, label = sdes.color(sde, None), sdes.label(sde)
+        ax.plot(steps, _smooth(np.asarray(h["train_loss"])), color=color, label=f"{label} train")
         val = np.asarray(h["val_loss"])
         if np.isfinite(val).any():
-            ax.plot(steps, _smooth(val), color=color, ls="--", label=f"{sde.upper()} validation")
+            ax.plot(steps, _smooth(val), color=color, ls="--", label=f"{label} validation")
     ax.set_yscale("log")
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("loss (each SDE's own objective)")
@@ -91,7 +84,7 @@ def time_to_score_figure(
 ) -> plt.Figure:
     """Mean score against training minutes per (SDE, decoder), with the bootstrap 95 % interval as
     error bars; the calibration's U-Net curves in grey (``results`` rows of time_to_score)."""
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig, ax = new_figure(figsize=(6.4, 3.8))
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault((r["sde"], r["decoder"]), []).append(r)
@@ -106,7 +99,7 @@ def time_to_score_figure(
             x,
             y,
             yerr=[y - ci[0], ci[1] - y],
-            color=SDE_COLORS.get(sde, None),
+            color=sdes.color(sde, None),
             marker=markers[decoders.index(decoder) % len(markers)],
             capsize=3,
             label=f"{sde} / {decoder}",

@@ -12,7 +12,8 @@ import torch
 from matplotlib.figure import Figure
 
 from course_lib import sdes, toy
-from course_lib.plots.calculus import _as_numpy, _subplots
+from course_lib.plots.base import new_figure
+from course_lib.plots.calculus import _as_numpy
 from course_lib.solvers import SOLVER_TABLE
 
 # ---------------------------------------------------------------------------------------------
@@ -26,7 +27,7 @@ def cld_reversal_figure(
     """Var(a) along generative time: forward marginals, exact reversal, the paper's Eqs. 10-11
     (``paths`` from :func:`course_lib.analysis.gaussian.cld_generative_covariances`)."""
     tau = paths["tau"]
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 3.8))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
     ax0.plot(tau, paths["target"][:, 0, 0], "k", lw=3, alpha=0.3, label="target $C_{11}(T-\\tau)$")
     ax0.plot(tau, paths["exact"][:, 0, 0], "--", label="exact reversal (momentum score)")
     ax0.plot(tau, paths["paper"][:, 0, 0], label="paper, Eqs. 10-11 (position force)")
@@ -53,7 +54,7 @@ def solver_variance_figure(
 ) -> Figure:
     """Sample variance of each solver against N (the output of
     :func:`course_lib.analysis.gaussian.solver_variances`)."""
-    fig, ax = _subplots(figsize=(6, 3.8))
+    fig, ax = new_figure(figsize=(6, 3.8), layout="constrained")
     for solver in SOLVER_TABLE:
         if solver in variances:
             ax.semilogx(
@@ -83,7 +84,7 @@ def reverse_toy_figure(run) -> Figure:
     xx, yy = np.meshgrid(grid, grid)
     points = torch.as_tensor(np.stack([xx.ravel(), yy.ravel()], axis=1))
     density = _as_numpy(target.marginal_density(sde, points, sde.t_eps)).reshape(xx.shape)
-    fig, (ax0, ax1) = _subplots(1, 2, figsize=(10, 4.4))
+    fig, (ax0, ax1) = new_figure(1, 2, figsize=(10, 4.4), layout="constrained")
     for k in range(min(25, n_samples)):
         ax0.plot(states[:, k, 0], states[:, k, 1], lw=0.6, alpha=0.7, color=color)
     ax0.plot(states[-1, :25, 0], states[-1, :25, 1], "k.", ms=4)
@@ -102,7 +103,7 @@ def convergence_order_figure(errors: dict[str, np.ndarray], sde_name: str = "vp"
     """log error against log N with the fitted orders (toy.convergence_order); ``errors`` from
     :func:`course_lib.analysis.gaussian.convergence_errors`."""
     steps_list = errors["steps"]
-    fig, ax = _subplots(figsize=(6, 4))
+    fig, ax = new_figure(figsize=(6, 4), layout="constrained")
     for solver, label in (
         ("euler", "Euler (ODE)"),
         ("heun", "Heun (ODE)"),
@@ -127,7 +128,7 @@ def two_mode_samples_figure(samples: dict[str, np.ndarray]) -> Figure:
     target = toy.two_mode_1d()
     grid = np.linspace(-2.5, 2.5, 400)
     density = _as_numpy(target.marginal_density(sdes.get("vp"), torch.as_tensor(grid), 0.0))
-    fig, ax = _subplots(figsize=(7, 3.8))
+    fig, ax = new_figure(figsize=(7, 3.8), layout="constrained")
     ax.plot(grid, density, "k", lw=2, label="data density")
     bins = np.linspace(-2.5, 2.5, 81)
     for label, values in samples.items():

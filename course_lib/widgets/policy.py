@@ -12,12 +12,12 @@ from functools import lru_cache
 from typing import Any
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
 from course_lib import shipped
 from course_lib.analysis.chunks import ChunkTrajectories, sample_chunk_trajectories
+from course_lib.plots.base import new_figure
 from course_lib.plots.policy import reverse_chunks_figure
 from course_lib.solvers import check_solver
 
@@ -82,7 +82,7 @@ class ChunkSampler:
 
 
 def _message_figure(text: str) -> Figure:
-    fig, ax = plt.subplots(figsize=(8, 1.2))
+    fig, ax = new_figure(figsize=(8, 1.2))
     ax.axis("off")
     ax.text(0.0, 0.5, text, wrap=True, fontsize=10, va="center")
     return fig

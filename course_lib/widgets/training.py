@@ -10,8 +10,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import matplotlib.pyplot as plt
 from IPython.display import display
+from matplotlib.figure import Figure
 
 from course_lib.plots.policy import live_loss_figure
 
@@ -40,8 +40,8 @@ class LiveLoss:
 
         return on_step, rows.append
 
-    def figure(self) -> plt.Figure:
-        """The current curves as a new figure (the caller closes it)."""
+    def figure(self) -> Figure:
+        """The current curves as a new figure."""
         return live_loss_figure(self.step_losses, self.histories)
 
     def draw(self) -> None:
@@ -49,6 +49,4 @@ class LiveLoss:
         self._last_draw = time.perf_counter()
         if self._handle is None or not any(self.step_losses.values()):
             return
-        fig = self.figure()
-        self._handle.update(fig)
-        plt.close(fig)
+        self._handle.update(self.figure())

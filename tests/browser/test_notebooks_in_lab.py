@@ -149,3 +149,25 @@ def test_notebook_as_a_student_uses_it(page, lab, name):
     assert problems == []
     assert page.console.errors == [], f"{name}: console errors"
     print(f"{name}: run all {run_s:.1f} s, {len(ACTIONS)} actions so far")
+
+
+def test_every_figure_is_shown_once(lab):
+    """In the notebooks saved by the tests above, no cell shows the same image twice (a figure
+    left open in pyplot shows as the cell's value, then again when the inline backend flushes),
+    and every cell that writes a figure to disk shows one."""
+    import nbformat
+
+    twice, unseen = [], []
+    for path in sorted((lab.root / "notebooks").glob("[0-9]*.ipynb")):
+        for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+            images = [
+                out["data"]["image/png"]
+                for out in cell.get("outputs", [])
+                if "image/png" in out.get("data", {})
+            ]
+            if len(images) != len(set(images)):
+                twice.append(f"{path.stem} cell {i}")
+            if "save_figure(" in cell.source and not images:
+                unseen.append(f"{path.stem} cell {i}")
+    assert twice == [], f"{len(twice)} cells show a figure twice: {twice}"
+    assert unseen == [], f"{len(unseen)} cells write a figure they do not show: {unseen}"
