@@ -202,9 +202,11 @@ def browser():
         chromium.close()
 
 
-def renice_descendants(niceness: int = 19) -> None:
-    """Lower every process this test run started (Chromium raises some of its own priorities),
-    so the suite never competes with other work on a shared machine."""
+def renice_descendants() -> None:
+    """Give every process this test run started the run's own priority (Chromium raises some of
+    its own priorities): under ``nice -n 19`` the suite never competes with other work on a
+    shared machine, and in CI it runs at the priority of the tests beside it."""
+    niceness = os.getpriority(os.PRIO_PROCESS, 0)
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -218,7 +220,7 @@ def renice_descendants(niceness: int = 19) -> None:
         pid = todo.pop()
         todo += children.get(pid, [])
         try:
-            os.setpriority(os.PRIO_PROCESS, pid, max(niceness, os.getpriority(os.PRIO_PROCESS, 0)))
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
         except OSError:
             pass
 

@@ -133,7 +133,7 @@ def save(page) -> None:
     page.wait_for_timeout(500)
 
 
-def act_and_measure(page, app, do, *, settle_s: float = 1.0, timeout: float = 120) -> dict:
+def act_and_measure(page, app, do, *, settle_s: float = 0.5, timeout: float = 120) -> dict:
     """Run ``do()`` (one user action on a control of ``app``) and watch ``app``'s output area:
     latency to the first new output, number of outputs drawn, whether the busy indicator showed,
     and whether the figure changed. Waits until the busy indicator is off and nothing new has

@@ -56,14 +56,20 @@ def test_one_episode_with_the_mouse(page, lab):
     # From the agent's start towards the middle of the table: 30 pointer moves 0.1 s apart.
     path = start[:2] + np.linspace(0.0, 1.0, 30)[:, None] * (np.array([256.0, 256.0]) - start[:2])
     page.mouse.move(box["x"] + path[0, 0] * to_screen, box["y"] + path[0, 1] * to_screen)
-    _click(page, "play")
+    status = page.locator(".course-push-status")
     began = time.monotonic()
+    _click(page, "play")
     for x, y in path:
         page.mouse.move(box["x"] + x * to_screen, box["y"] + y * to_screen)
         page.wait_for_timeout(100)
     _click(page, "stop")
+    # The kernel may take the stop later than the click on a loaded machine: the play time runs
+    # from the click on play until the game says it has stopped.
+    page.wait_for_function(
+        "el => el.innerText.startsWith('stopped')", arg=status.element_handle(), timeout=60_000
+    )
     played_s = time.monotonic() - began
-    status = page.locator(".course-push-status").inner_text()
+    status = status.inner_text()
     assert "coverage" in status, status
     _click(page, "save episode")
     store = lab.root / "scratch" / "my_episodes.zarr"
