@@ -48,9 +48,11 @@ test: lint
 	    --output-sync=target library-lane notebooks-test)
 
 .PHONY: library-lane
+# One torch thread per process here: the browser lane keeps the other core (its kernels run one
+# thread), instead of three threads fighting over two cores.
 library-lane: setup
-	@$(MAKE) --no-print-directory pytest && $(MAKE) --no-print-directory nbval-exercises \
-	    STUDENT_NOTEBOOKS=exercises/08_sampling.ipynb
+	@export OMP_NUM_THREADS=1; $(MAKE) --no-print-directory pytest \
+	    && $(MAKE) --no-print-directory nbval-exercises STUDENT_NOTEBOOKS=exercises/08_sampling.ipynb
 
 lint: setup
 	@$(call timed,lint,$(BIN)/ruff check course_lib tests notebooks benchmarks \
@@ -68,7 +70,7 @@ notebooks-test: setup browser-deps
 ## The real-browser suite (JupyterLab + headless Chromium); its screenshots and measured callback
 ## latencies (latency.md, actions.json) go to $$BROWSER_ARTIFACTS or pytest's temporary folder.
 browser-test: setup browser-deps
-	@$(call timed,browser,COURSE_FAST=1 $(BIN)/pytest -q -p no:randomly tests/browser)
+	@$(call timed,browser,COURSE_FAST=1 $(BIN)/pytest -q -p no:randomly --durations=20 tests/browser)
 
 notebooks: setup
 	$(BIN)/jupytext --to ipynb --quiet $(NB_SRC)

@@ -58,6 +58,9 @@ nb_execution_raise_on_error = True
 nb_execution_in_temp = False
 # A live widget needs a kernel: the book shows each widget's HTML fallback (its current figure).
 nb_mime_priority_overrides = [("html", "application/vnd.jupyter.widget-view+json", None)]
+# ... so the widget manager's scripts, which myst-nb would load from CDNs (and which fail offline),
+# are not loaded either (a page whose notebook left widget state, such as 07's progress bars).
+nb_ipywidgets_js: dict[str, dict[str, str]] = {}
 myst_enable_extensions = ["dollarmath", "amsmath"]
 myst_heading_anchors = 3
 

@@ -272,7 +272,8 @@ fig
 # %%
 LIVE_SDES = ("vp", "ve-edm", "cld-hsm")  # any of sdes.NAMES
 if config.FAST:
-    LIVE_MINUTES, LIVE_EPISODES, LIVE_MAX_STEPS = 0.1, 3, 40  # CI: the same code, tiny
+    # CI: the same code, tiny (15 s: set-up and the throughput probe must fit on a busy machine)
+    LIVE_MINUTES, LIVE_EPISODES, LIVE_MAX_STEPS = 0.25, 3, 40
 else:
     LIVE_MINUTES = None if torch.cuda.is_available() else 3.0  # None: the full recipe
     LIVE_EPISODES, LIVE_MAX_STEPS = 30, 300

@@ -188,7 +188,7 @@ def test_a_wall_clock_budget_is_fitted_once_and_every_rank_runs_its_steps(tmp_pa
     all-reduce) and take rank 0's figures, so they all run the same fitted step count (ranks that
     disagreed would leave one waiting in an all-reduce until the timeout)."""
     run_dir = tmp_path / "ddp"
-    _check(_worker(run_dir, "--minutes", "0.5"))
+    _check(_worker(run_dir, "--minutes", "0.25"))
     policy = DiffusionPolicy.load(run_dir / "policy.pt", device="cpu")
     fitted = policy.metadata["budget"]["fitted_steps"]
     assert policy.metadata["steps"] == policy.metadata["train_config"]["steps"] == fitted

@@ -121,8 +121,9 @@ def network_scales(
     """
     if sde_name not in ("ve", "ve-edm"):
         raise ValueError(f"network_scales compares 've' and 've-edm', got {sde_name!r}")
-    overrides = {"sigma_data": sigma_data} if sde_name == "ve-edm" else {}
-    sde = sdes.get(sde_name, **overrides)
+    sde = sdes.get(sde_name)
+    if hasattr(sde, "sigma_data"):  # a preconditioned process is built for the data's scale
+        sde = sdes.get(sde_name, sigma_data=sigma_data)
     gen = torch.Generator().manual_seed(seed)
     x0 = sigma_data * torch.randn((n_samples, 1), generator=gen, dtype=torch.float64)
     noise = torch.randn((n_samples, 1), generator=gen, dtype=torch.float64)

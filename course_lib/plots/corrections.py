@@ -214,7 +214,7 @@ def _phase_panel(ax, run: Any, n_paths: int) -> None:
     ax.plot(pos, mom, lw=0.6, alpha=0.6, color=sdes.color(spec.sde))
     ax.plot(pos[0], mom[0], "o", ms=3, color="grey", label="prior draw")
     ax.plot(pos[-1], mom[-1], "k.", ms=5, label="end")
-    names = ("a", "p") if spec.sde == "cld" else ("x", "v")
+    names = sdes.sde_class(spec.sde).state_names
     ax.set(xlabel=f"position {names[0]}", ylabel=f"momentum {names[1]}")
     ax.set_title(f"{spec.label}, N = {steps}, T = {run.T:g}", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")

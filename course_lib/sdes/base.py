@@ -113,7 +113,9 @@ class SDE(abc.ABC):
     #: level 0 is then a grid point) or "tau" (the paper's CLD generative process, Eqs. 10-11, in
     #: virtual time tau = T - t; it has no probability-flow ODE).
     stepping: str = "t"
+    #: 2 when the state carries a momentum, then named ``state_names`` (position, momentum).
     state_factor: int = 1
+    state_names: tuple[str, str] = ("x", "v")
     #: Default time grid of :func:`course_lib.solvers.sample` for this process.
     default_grid: str = "uniform"
     #: Whether the samplers end with a denoising step by default (see ``solvers.sample``).

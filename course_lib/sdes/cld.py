@@ -55,6 +55,7 @@ class PaperCLD(IsotropicKernelSDE):
     #: Eqs. 10-11 integrated forward in tau = T - t ("euler" without the noise, "em" with it).
     stepping = "tau"
     state_factor = 2
+    state_names = ("a", "p")  # the paper's action and momentum
 
     def __init__(
         self, *, gamma: float = 3.0, T: float = 14.0, t_eps: float = 1e-3, force_scale: float = 1.0

@@ -10,9 +10,6 @@ from pathlib import Path
 
 from course_lib.policy import DiffusionPolicy
 
-TRAIN_FORMAT = "course_lib.TrainingCheckpoint"
-
-
 #: TrainConfig fields that may change between a run and its resumption (they do not change the
 #: numbers: where it runs, how often it is saved).
 RESUMABLE_CHANGES = frozenset({"device", "num_threads", "ckpt_every", "channels_last"})

@@ -8,14 +8,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+from course_lib.checkpoints import TRAINING_FORMAT
 from course_lib.policy import PolicyConfig, atomic_torch_save, read_checkpoint
 from course_lib.train.budget import fit_to_budget
-from course_lib.train.config import RESUMABLE_CHANGES, TRAIN_FORMAT, ResumeConflict, TrainConfig
+from course_lib.train.config import RESUMABLE_CHANGES, ResumeConflict, TrainConfig
 from course_lib.train.run import Run
 
 
 def saved_train_config(state: dict[str, Any], path: Path) -> dict[str, Any]:
-    if state.get("format") != TRAIN_FORMAT:
+    if state.get("format") != TRAINING_FORMAT:
         raise ValueError(f"{path} is not a training checkpoint")
     return json.loads(state["train_config"])
 

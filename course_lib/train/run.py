@@ -18,11 +18,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
 from course_lib import distributed
+from course_lib.checkpoints import TRAINING_FORMAT
 from course_lib.data import MinMaxNormalizer, load_pusht, make_windows, split_episodes
 from course_lib.data.images import shared_dataset_images
 from course_lib.policy import DiffusionPolicy, PolicyConfig, atomic_torch_save
 from course_lib.train.batches import Batches, ShardLoss, device_generator
-from course_lib.train.config import TRAIN_FORMAT, TrainConfig, ema_decay_at, lr_factor
+from course_lib.train.config import TrainConfig, ema_decay_at, lr_factor
 from course_lib.train.history import write_csv
 
 
@@ -228,7 +229,7 @@ class Run:
         ema_policy.metadata = self.policy.metadata
         atomic_torch_save(
             {
-                "format": TRAIN_FORMAT,
+                "format": TRAINING_FORMAT,
                 "policy": ema_policy.checkpoint_payload(),
                 "model": self.policy.state_dict(),
                 "ema": self.ema.state_dict(),
