@@ -34,8 +34,9 @@ course: notebooks
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=3600 $(NB_IPYNB)
 
-## Every test: lint, then two lanes side by side (each leaves much of a core idle: the browser
-## suite waits on pages and settles, notebooks run one kernel thread):
+## Every test: the virtual environment and Chromium installed side by side (both mostly wait on
+## downloads and disks), lint, then two lanes side by side (the browser suite waits on pages and
+## settles and its kernels run one thread, so the library's tests run one thread beside it):
 ##   - the library's tests (pytest), then one student notebook of make exercises under nbval
 ##     (tests/test_student_notebooks_flow.py shows that no cell of the others depends on a
 ##     solution, so they run wherever the solution notebooks run; make nbval-exercises runs all);
@@ -43,13 +44,14 @@ course: notebooks
 ##     notebooks' one execution, with the solution checks strict; the book is built from those
 ##     outputs and checked page by page, the mouse game played. Without Chromium (never in CI)
 ##     nbval runs the notebooks instead.
-test: lint
+test:
+	@$(call timed,setup | browser-deps,$(MAKE) --no-print-directory -j2 --output-sync=target \
+	    setup browser-deps)
+	@$(MAKE) --no-print-directory lint
 	@$(call timed,pytest+exercises | notebooks,$(MAKE) --no-print-directory -j2 \
 	    --output-sync=target library-lane notebooks-test)
 
 .PHONY: library-lane
-# One torch thread per process here: the browser lane keeps the other core (its kernels run one
-# thread), instead of three threads fighting over two cores.
 library-lane: setup
 	@export OMP_NUM_THREADS=1; $(MAKE) --no-print-directory pytest \
 	    && $(MAKE) --no-print-directory nbval-exercises STUDENT_NOTEBOOKS=exercises/08_sampling.ipynb
