@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from course_lib import solvers
+from course_lib.arguments import check_count
 from course_lib.sdes import SDE, IsotropicKernelSDE, PhaseSpaceKernelSDE
 from course_lib.sdes.base import rand, randn
 
@@ -284,11 +285,9 @@ def sample(
     Returns positions (n_samples, d) in float64, with the :class:`course_lib.solvers.Path` (full
     phase-space states) when ``return_path``. The generator is seeded with ``seed``.
     """
-    for label, value in (("steps", steps), ("n_samples", n_samples)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{label} must be an integer >= 1, got {value!r}")
+    check_count(steps=steps, n_samples=n_samples)
     mixture = preset(target)
-    out = solvers.sample(
+    return solvers.sample(
         sde,
         mixture.score_fn(sde),
         (n_samples, mixture.dim),
@@ -300,7 +299,6 @@ def sample(
         return_path=return_path,
         dtype=torch.float64,
     )
-    return out
 
 
 # ---------------------------------------------------------------------- metrics
@@ -322,7 +320,7 @@ def sample_metrics(samples: Tensor, name: str = "two-mode") -> dict[str, float]:
     return {
         "variance_ratio": ratio,
         "variance_error": abs(ratio - 1.0),
-        "w1": w1_to_reference(x, name),
+        "w1": wasserstein1_1d(x, reference_draw(name)),
     }
 
 

@@ -11,7 +11,7 @@ ROOT = Path(course_lib.__file__).parent
 
 #: ARCHITECTURE.md's table, top to bottom: a unit imports only from its own layer or higher ones.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("config", "outputs", "run_lock", "metrics", "paper", "checkpoints", "nets"),
+    ("config", "arguments", "outputs", "run_lock", "metrics", "paper", "checkpoints", "nets"),
     ("sdes", "symbolic", "pusht"),
     ("solvers", "data", "distributed"),
     ("toy",),

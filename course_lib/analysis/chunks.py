@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from course_lib.arguments import check_count
 from course_lib.paper import PAPER_TABLE1
 
 #: SDEs whose objective is a plain isotropic-kernel regression (paper Eqs. 4, 6, 9).
@@ -111,8 +112,14 @@ class ChunkTrajectories:
 
     def spread(self) -> np.ndarray:
         """RMS distance of the samples from their mean chunk at every path index (K,), pixels."""
-        centred = self.positions - self.positions.mean(axis=1, keepdims=True)
-        return np.sqrt(np.mean(np.sum(centred**2, axis=-1), axis=(1, 2)))
+        return rms_spread(self.positions)
+
+
+def rms_spread(chunks: np.ndarray) -> np.ndarray:
+    """RMS distance of sampled chunks (..., n_samples, horizon, 2) from their mean chunk, in the
+    chunks' units: sqrt(mean over samples and horizon of ||a - mean a||^2), shape (...)."""
+    centred = chunks - chunks.mean(axis=-3, keepdims=True)
+    return np.sqrt(np.mean(np.sum(centred**2, axis=-1), axis=(-2, -1)))
 
 
 def _history_batch(obs_history: Any, n: int) -> np.ndarray:
@@ -189,12 +196,11 @@ def spread_and_latency(
     for solver, steps in settings:
         generator = torch.Generator(device=policy.device).manual_seed(seed)
         chunks = policy.act(batch, solver=solver, steps=steps, generator=generator)
-        centred = chunks - chunks.mean(axis=0, keepdims=True)
         row = {
             "sde": policy.cfg.sde,
             "solver": solver,
             "steps": int(steps),
-            "spread_px": float(np.sqrt(np.mean(np.sum(centred**2, axis=-1)))),
+            "spread_px": float(rms_spread(chunks)),
         }
         if demo_chunk is not None:
             gap = np.linalg.norm(chunks - np.asarray(demo_chunk)[None], axis=-1)
@@ -228,9 +234,8 @@ def demo_chunks(
     seed: int = 0,
 ) -> list[DemoChunks]:
     """Sample ``n_samples`` chunks for one observation history with each (solver, steps)."""
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-    obs = np.repeat(np.asarray(obs_history)[None], n_samples, axis=0)
+    check_count(n_samples=n_samples)
+    obs = _history_batch(obs_history, n_samples)
     out = []
     for solver, steps in solver_steps.items():
         start = time.perf_counter()

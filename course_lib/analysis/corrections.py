@@ -19,15 +19,9 @@ import torch
 
 from course_lib import sdes, solvers, toy
 from course_lib.analysis.samplers import SamplerSpec, ToyRun, sample_toy, toy_run
+from course_lib.arguments import check_count, check_positive
 from course_lib.sdes.cld_hsm import TIME_LAWS
 from course_lib.solvers.moments import linear_flow_map
-
-
-def _check_count(**values: int) -> None:
-    for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-
 
 # ---------------------------------------------------------------------------------------------
 # VE: the paper's sampler and the cure
@@ -60,7 +54,7 @@ def ve_output_variance(
     times c^2, with no Monte-Carlo error. Stochastic solvers: the sample variance of ``n_samples``
     draws of the toy sampler.
     """
-    _check_count(steps=steps)
+    check_count(steps=steps)
     if spec.stochastic:
         samples = sample_toy(spec, steps, target="gaussian", n_samples=n_samples, seed=seed)
         return float(np.var(samples, ddof=1))
@@ -150,8 +144,7 @@ def preconditioning_scales(
     """What ``edm_preconditioning_figure`` draws: ``"coefficients"`` on 60 noise levels between
     sigma_min and sigma_max of "ve-edm" (with their ``"sigma"``), and :func:`network_scales` of
     "ve" and "ve-edm" on 15 of them."""
-    if not (np.isfinite(sigma_data) and sigma_data > 0):
-        raise ValueError(f"sigma_data must be a positive number, got {sigma_data}")
+    check_positive(sigma_data=sigma_data)
     edm = sdes.get("ve-edm", sigma_data=sigma_data)
     sigmas = np.geomspace(edm.sigma_min, edm.sigma_max, 60)
     few = np.geomspace(edm.sigma_min, edm.sigma_max, 15)
@@ -238,7 +231,7 @@ def cld_sampler_runs(
 ) -> list[ToyRun]:
     """The paper's CLD sampler and the exact reversal (cld-hsm) on the two-mode toy, with their
     phase-space paths (what ``cld_phase_figure`` draws)."""
-    _check_count(steps=steps, n_samples=n_samples)
+    check_count(steps=steps, n_samples=n_samples)
     specs = (
         SamplerSpec(f"paper CLD, {paper_solver}", "cld", paper_solver),
         SamplerSpec(f"cld-hsm, {hsm_solver}", "cld-hsm", hsm_solver),

@@ -15,13 +15,8 @@ import numpy as np
 import torch
 
 from course_lib import sdes, toy
+from course_lib.arguments import check_positive
 from course_lib.solvers.moments import linear_em_covariance, linear_flow_map
-
-
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value}")
 
 
 def _as_numpy(value) -> np.ndarray:
@@ -148,7 +143,7 @@ def cld_generative_covariances(
     paper's prior diag(sigma_CLD^2(T), 1); ``"misplaced"``: the position score put where the
     momentum score belongs. Returns arrays (steps + 1, 2, 2) and the grid ``"tau"``.
     """
-    _check_positive(gamma=gamma, T=T, data_var=data_var)
+    check_positive(gamma=gamma, T=T, data_var=data_var)
     sde = sdes.get("cld", gamma=gamma, T=T)
     drift_matrix = np.array([[0.0, 1.0], [0.0, -gamma]])
     noise = np.diag([0.0, 2.0 * gamma])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from course_lib import sdes, toy
+from course_lib import sdes, solvers, toy
 
 
 @dataclass(frozen=True)
@@ -33,7 +33,7 @@ class SamplerSpec:
     @property
     def stochastic(self) -> bool:
         """Whether the sampler draws fresh noise at every step."""
-        return self.solver in ("em", "sscs")
+        return solvers.solver_info(self.solver).stochastic
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import torch
 from matplotlib.figure import Figure
 
 from course_lib import symbolic
+from course_lib.arguments import check_positive
 from course_lib.plots.base import new_figure
 from course_lib.symbolic import core as sym
 
@@ -36,12 +37,6 @@ def _as_numpy(value) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _check_positive(**values: float) -> None:
-    for name, value in values.items():
-        if not (math.isfinite(value) and value > 0):
-            raise ValueError(f"{name} must be a positive number, got {value}")
-
-
 # ---------------------------------------------------------------------------------------------
 # 01: Brownian motion, Ito's lemma, Ornstein-Uhlenbeck
 # ---------------------------------------------------------------------------------------------
@@ -51,7 +46,7 @@ def brownian_increments(n_paths: int, steps: int, horizon: float, seed: int) -> 
     """Increments dW ~ N(0, dt), shape (n_paths, steps), from a seeded generator."""
     if n_paths < 1 or steps < 1:
         raise ValueError(f"need n_paths >= 1 and steps >= 1, got {n_paths}, {steps}")
-    _check_positive(horizon=horizon)
+    check_positive(horizon=horizon)
     rng = np.random.default_rng(seed)
     return rng.normal(0.0, math.sqrt(horizon / steps), size=(n_paths, steps))
 
@@ -114,7 +109,7 @@ def ou_figure(
     The band is the sympy result of :func:`course_lib.symbolic.ou_moments`, lambdified; the right
     panel compares the paths at the horizon with N(mean, variance).
     """
-    _check_positive(theta=theta, sigma=sigma, horizon=horizon)
+    check_positive(theta=theta, sigma=sigma, horizon=horizon)
     dt = horizon / steps
     dw = brownian_increments(n_paths, steps, horizon, seed)
     paths = np.empty((n_paths, steps + 1))
@@ -311,7 +306,7 @@ def euler_factor_figure(
     A backward Euler step of size h on the VE probability-flow ODE dx/dt = L (x - D) multiplies
     x - D by 1 - L h where the exact flow (D frozen) multiplies it by exp(-L h).
     """
-    _check_positive(sigma_min=sigma_min, sigma_max=sigma_max)
+    check_positive(sigma_min=sigma_min, sigma_max=sigma_max)
     if sigma_max <= sigma_min:
         raise ValueError(f"need sigma_max > sigma_min, got {sigma_min}, {sigma_max}")
     rate = math.log(sigma_max / sigma_min)
@@ -343,7 +338,7 @@ def _cld_symbolic_functions() -> dict[str, Callable]:
 
 def cld_covariance_figure(gamma: float = 3.0, t_max: float = 3.0) -> Figure:
     """Sigma_11, Sigma_12, Sigma_22, sigma_CLD^2: course_lib.sdes (lines) and sympy (dots)."""
-    _check_positive(gamma=gamma, t_max=t_max)
+    check_positive(gamma=gamma, t_max=t_max)
     sde = _sde("cld", gamma=gamma, T=max(t_max, 1.0))
     times = torch.linspace(0.0, t_max, 300, dtype=torch.float64)
     s11, s12, s22 = (_as_numpy(v) for v in sde.kernel_cov(times))
@@ -372,7 +367,7 @@ def cld_forward_paths(
     Exact transitions: X_{k+1} = e^{A h} X_k + L_h z with L_h L_h^T = Sigma_h (sdes.expm_A and
     sdes.kernel_cov). Returns (times, positions, momenta), each path a row.
     """
-    _check_positive(gamma=gamma, t_end=t_end)
+    check_positive(gamma=gamma, t_end=t_end)
     sde = _sde("cld", gamma=gamma, T=max(t_end, 1.0))
     h = t_end / steps
     expm = _as_numpy(sde.expm_A(h))

@@ -16,6 +16,7 @@ import torch
 from matplotlib.figure import Figure
 
 from course_lib import sdes, toy
+from course_lib.arguments import check_count
 from course_lib.plots.base import new_figure
 from course_lib.plots.pusht import draw_scene
 from course_lib.solvers import SOLVER_TABLE
@@ -78,25 +79,17 @@ def edm_preconditioning_figure(
     ax0.legend(fontsize=8)
     for name, style in (("ve", "--"), ("ve-edm", "-")):
         few, color = scales[name]["sigma"], sdes.color(name)
-        ax1.loglog(
-            few,
-            scales[name]["input_std"],
-            style,
-            marker="o",
-            ms=3,
-            color=color,
-            label=f"{name}: input",
-        )
-        ax1.loglog(
-            few,
-            scales[name]["target_std"],
-            style,
-            marker="s",
-            ms=3,
-            color=color,
-            alpha=0.6,
-            label=f"{name}: target",
-        )
+        for what, marker, alpha in (("input", "o", 1.0), ("target", "s", 0.6)):
+            ax1.loglog(
+                few,
+                scales[name][f"{what}_std"],
+                style,
+                marker=marker,
+                ms=3,
+                color=color,
+                alpha=alpha,
+                label=f"{name}: {what}",
+            )
     ax1.set(
         xlabel=r"noise level $\sigma$",
         ylabel="standard deviation",
@@ -224,8 +217,7 @@ def cld_phase_figure(runs: Sequence[Any], n_paths: int = 8) -> Figure:
     """Phase-space trajectories of the paper's CLD sampler and of the exact reversal (cld-hsm),
     both with exact scores of the two-mode toy, and histograms of their samples over the data
     (``runs`` from :func:`course_lib.analysis.corrections.cld_sampler_runs`)."""
-    if isinstance(n_paths, bool) or not isinstance(n_paths, int) or n_paths < 1:
-        raise ValueError(f"n_paths must be an integer >= 1, got {n_paths!r}")
+    check_count(n_paths=n_paths)
     fig, axes = new_figure(1, 3, figsize=(14, 4.2), layout="constrained")
     xs, dens = _density_curve("two-mode", -4.0, 4.0)
     axes[2].fill_between(xs, dens, color="k", alpha=0.12, label="target density")

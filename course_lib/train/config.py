@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from course_lib.arguments import check_count
 from course_lib.policy import DiffusionPolicy
 
 #: TrainConfig fields that may change between a run and its resumption (they do not change the
@@ -52,10 +53,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup", "val_every", "ckpt_every", "num_threads"):
             value = getattr(self, name)
-            if value is None and name not in ("steps", "batch_size"):
-                continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+            if value is not None or name in ("steps", "batch_size"):
+                check_count(**{name: value})
         if isinstance(self.num_workers, bool) or not (
             isinstance(self.num_workers, int) and self.num_workers >= 0
         ):
