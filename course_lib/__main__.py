@@ -75,6 +75,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="DataLoader worker processes preparing batches ahead (image policy on a GPU: 4)",
     )
+    p.add_argument(
+        "--mirror",
+        action="store_true",
+        help="add every training episode's mirror image across the goal T's axis (2x the demos)",
+    )
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--seed", type=int, default=0)
@@ -309,6 +314,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         "amp": args.amp or None,
         "channels_last": args.channels_last or None,
         "num_workers": args.num_workers,
+        "mirror": args.mirror or None,
     }
     train_cfg = dataclasses.replace(
         train_cfg, **{k: v for k, v in train_changes.items() if v is not None}

@@ -257,6 +257,24 @@ def test_resuming_with_other_steps_is_refused_and_names_fresh(tmp_path, demos):
     assert DiffusionPolicy.load(tmp_path / "policy.pt", device="cpu").metadata["steps"] == 10
 
 
+def test_a_setting_the_checkpoint_predates_counts_as_its_default_on_resume(tmp_path):
+    """A checkpoint written before ``mirror`` existed trained without it: resuming it with the
+    mirror on is refused, not silently continued on other data; with the default it resumes."""
+    import dataclasses
+
+    from course_lib.train import ResumeConflict
+    from course_lib.train.resume import check_resume
+
+    policy_cfg, train_cfg = _cfgs(steps=10)
+    saved = dataclasses.asdict(train_cfg.resolved())
+    del saved["mirror"]
+    saved_policy = dataclasses.asdict(policy_cfg)
+    mirrored = dataclasses.replace(train_cfg, mirror=True)
+    with pytest.raises(ResumeConflict, match=r"mirror: False -> True"):
+        check_resume(saved_policy, saved, policy_cfg, mirrored, tmp_path)
+    assert check_resume(saved_policy, saved, policy_cfg, train_cfg, tmp_path).mirror is False
+
+
 def test_a_second_training_in_a_locked_run_directory_is_refused_with_the_holders_pid(
     tmp_path, demos
 ):

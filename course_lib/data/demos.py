@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 
 from course_lib.pusht import constants as C
-from course_lib.pusht.geometry import coverage_batch, reward_from_coverage
+from course_lib.pusht.geometry import coverage_batch, keypoints, reward_from_coverage
 from course_lib.pusht.replay import replay
 from course_lib.pusht.reset import legacy_landing_state, legacy_raw_state, legacy_reset_state
+from course_lib.pusht.symmetry import mirror_points, mirror_states
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +101,32 @@ class PushTDemos:
             "keypoints": self.keypoints[sl],
             "n_contacts": self.n_contacts[sl],
         }
+
+    def mirrored(self) -> PushTDemos:
+        """Every episode reflected across the goal T's axis (``course_lib.pusht.symmetry``):
+        states and targets mirrored, keypoints recomputed from the mirrored states (the mirror
+        permutes the 9 points); images are dropped."""
+        states = mirror_states(self.states)
+        return PushTDemos(
+            states.astype(self.states.dtype),
+            mirror_points(self.actions).astype(self.actions.dtype),
+            keypoints(states).astype(self.keypoints.dtype),
+            self.n_contacts.copy(),
+            self.episode_ends.copy(),
+            source=f"{self.source} (mirrored)",
+        )
+
+    def with_mirror(self) -> PushTDemos:
+        """The episodes, then their mirror images: episode k + E is episode k mirrored."""
+        mirror = self.mirrored()
+        return PushTDemos(
+            np.concatenate([self.states, mirror.states]),
+            np.concatenate([self.actions, mirror.actions]),
+            np.concatenate([self.keypoints, mirror.keypoints]),
+            np.concatenate([self.n_contacts, mirror.n_contacts]),
+            np.concatenate([self.episode_ends, self.episode_ends + self.n_frames]),
+            source=f"{self.source} (with mirror images)",
+        )
 
     def subset(self, episodes: Sequence[int]) -> PushTDemos:
         """A new set holding only ``episodes`` (in the given order); images are dropped."""

@@ -19,6 +19,7 @@ from course_lib.plots.base import new_figure
 from course_lib.pusht import constants as C
 from course_lib.pusht.geometry import block_polygons, coverage, coverage_batch, keypoints, to_world
 from course_lib.pusht.physics import PushTWorld
+from course_lib.pusht.symmetry import mirror_states
 
 
 def _rgb(color: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -193,6 +194,22 @@ def replay_figure(
     right.set_ylim(0, 1.02)
     right.legend(fontsize=8, loc="upper left")
     right.set_title(f"coverage now {cov[frame]:.3f}, best {cov.max():.3f}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def mirror_figure(states: np.ndarray, title: str = "demonstration") -> Figure:
+    """A demonstration's first frame and paths (agent blue, block origin orange) beside its mirror
+    image across the goal T's axis x + y = 512 (dashed), with the final coverage of each."""
+    states = np.asarray(states, dtype=np.float64)
+    fig, axes = new_figure(1, 2, figsize=(9, 4.6))
+    for ax, shown, name in zip(
+        axes, (states, mirror_states(states)), (title, "its mirror image"), strict=True
+    ):
+        draw_scene(ax, shown[0], title=f"{name}: final coverage {coverage(shown[-1]):.3f}")
+        ax.plot(shown[:, 0], shown[:, 1], color="tab:blue", lw=1, alpha=0.7)
+        ax.plot(shown[:, 2], shown[:, 3], color="tab:orange", lw=1.5, alpha=0.8)
+        ax.plot([0, C.WORLD_SIZE], [C.WORLD_SIZE, 0], color="0.4", ls="--", lw=1)
     fig.tight_layout()
     return fig
 

@@ -29,6 +29,10 @@ class TrainConfig:
     numbers to rounding); ``num_workers`` > 0 prepares batches ahead in that many DataLoader
     worker processes, each batch drawn from its own seed (``course_lib.data.batches``: other
     batches than with 0, which draws them in the training loop from the run's generator).
+
+    ``mirror`` adds the mirror image of every training episode (reflection across the goal T's
+    axis, ``course_lib.pusht.symmetry``): twice the demonstrations, the validation episodes
+    unchanged.
     """
 
     steps: int = 6000
@@ -49,12 +53,15 @@ class TrainConfig:
     max_grad_norm: float | None = 1.0
     channels_last: bool = False
     num_workers: int = 0
+    mirror: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "warmup", "val_every", "ckpt_every", "num_threads"):
             value = getattr(self, name)
             if value is not None or name in ("steps", "batch_size"):
                 check_count(**{name: value})
+        if not isinstance(self.mirror, bool):
+            raise ValueError(f"mirror must be True or False, got {self.mirror!r}")
         if isinstance(self.num_workers, bool) or not (
             isinstance(self.num_workers, int) and self.num_workers >= 0
         ):

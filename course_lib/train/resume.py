@@ -44,13 +44,11 @@ def check_resume(
     if train_cfg.minutes is not None and saved_train.get("minutes") == train_cfg.minutes:
         train_cfg = dataclasses.replace(train_cfg, steps=saved_train["steps"])
     wanted = dataclasses.asdict(train_cfg.resolved())
-    changed = sorted(
-        k
-        for k in wanted
-        if k not in RESUMABLE_CHANGES and saved_train.get(k, wanted[k]) != wanted[k]
-    )
+    # a setting newer than the checkpoint ran at its default (e.g. mirror: False)
+    ran = {f.name: f.default for f in dataclasses.fields(TrainConfig)} | saved_train
+    changed = sorted(k for k in wanted if k not in RESUMABLE_CHANGES and ran.get(k) != wanted[k])
     if changed:
-        detail = ", ".join(f"{k}: {saved_train.get(k)} -> {wanted[k]}" for k in changed)
+        detail = ", ".join(f"{k}: {ran.get(k)} -> {wanted[k]}" for k in changed)
         raise ResumeConflict(
             f"{run_dir} holds a run at different settings ({detail}); resuming would not give "
             "the run it started. Use --fresh (resume=False) to start over, or another run "

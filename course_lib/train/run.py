@@ -13,6 +13,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
@@ -65,6 +66,9 @@ class Run:
         train_ids, val_ids = split_episodes(
             demos.n_episodes, train_cfg.val_fraction, seed=train_cfg.seed
         )
+        if train_cfg.mirror:  # episode k + E is episode k mirrored; validation stays as recorded
+            train_ids = np.concatenate([train_ids, train_ids + demos.n_episodes])
+            demos = demos.with_mirror()
         kw = dict(
             obs_type=policy_cfg.obs_type,
             n_obs=policy_cfg.n_obs,
