@@ -47,6 +47,7 @@ from course_lib.data import load_pusht, make_windows, split_episodes
 from course_lib.evaluate import evaluate
 from course_lib.metrics import format_rate, format_score
 from course_lib.plots import policy as polplots
+from course_lib.plots import pusht as pplots
 from course_lib.plots import save_figure
 from course_lib.plots.results import loss_curves_figure
 from course_lib.pusht import TEST_SEEDS
@@ -81,6 +82,24 @@ for line in PAPER_DIFFERENCES:
 policy_cfg, train_cfg = course_recipe("vp", fast=False)
 print("\npolicy:", policy_cfg)
 print("training:", train_cfg)
+
+# %% [markdown]
+# **Twice the demonstrations, for free.** The goal T lies along the square's anti-diagonal
+# $x + y = 512$, and the reflection $M(x, y) = (512 - y,\ 512 - x)$ maps the square, the goal and
+# the laws of motion onto themselves; a block at angle $\theta$ goes to the angle $\pi/2 - \theta$
+# (the T is symmetric about its stem). So a demonstration reflected is a demonstration of the
+# reflected start, with the same coverage at every step (`course_lib.pusht.symmetry`; the tests
+# replay reflected demonstrations in the simulator and get the reflected recording back). The
+# recipe trains on both (`mirror=True` above). In 10 minutes of CPU it took VE-EDM from 0.941
+# to 0.992-0.995 mean score on the 50 test seeds (no episode below 0.8), and the validation loss,
+# which rose from 0.12 to 0.17 as the network memorised the 196 training episodes, stayed at 0.11
+# (`figures/recipe_ablation.md`).
+
+# %%
+demos = load_pusht()
+fig = pplots.mirror_figure(demos.episode(0)["states"], "demonstration 0")
+save_figure(fig, "07_mirror.png")
+fig
 
 # %% [markdown]
 # ## 2 · Five objectives
@@ -200,7 +219,6 @@ for name, closed in (("ve", closed_ve), ("cld", closed_cld)):
 # windows they never trained on) shows where between the levels a trained network sits.
 
 # %%
-demos = load_pusht()
 _, recipe_train = course_recipe("vp")
 train_ids, val_ids = split_episodes(
     demos.n_episodes, recipe_train.val_fraction, seed=recipe_train.seed
