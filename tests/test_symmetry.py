@@ -30,7 +30,7 @@ def test_the_mirror_is_an_involution_that_fixes_the_goal():
     np.testing.assert_allclose(mirror_states(mirror_states(states)), states, atol=1e-12)
     goal = np.array([256.0, 400.0, *C.GOAL_POSE])
     np.testing.assert_allclose(mirror_states(goal)[2:], C.GOAL_POSE, atol=1e-12)
-    # the mirror exchanges the two coordinates of a point on the line x + y = 512 ... and keeps it
+    # a point on the mirror line x + y = 512 stays where it is
     np.testing.assert_allclose(mirror_points(np.array([100.0, 412.0])), [100.0, 412.0])
 
 
