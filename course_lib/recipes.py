@@ -37,8 +37,8 @@ TABLE_SOLVERS: dict[str, dict[str, int]] = {
 #: calls, so that 50 episodes evaluate in seconds. VP keeps 25 Heun steps: on its uniform grid 10
 #: steps cost the shipped model 0.18 of score (0.747 against 0.926 at 50 steps). VE-EDM takes Euler
 #: 10, the better of Euler and Heun 10 on 200 seeds. CLD-HSM takes 25 exponential Heun steps: on
-#: its 10-minute cell Heun 10 / 15 / 25 / 50 gave 0.858 / 0.946 / 0.956 / 0.951 on the 50 test seeds
-#: (figures/recipe_ablation.md).
+#: a 10-minute cell (before the mirror) Heun 10 / 15 / 25 / 50 gave 0.858 / 0.946 / 0.956 / 0.951
+#: on the 50 test seeds (figures/recipe_ablation.md).
 BUDGET_SAMPLERS: dict[str, tuple[str, int]] = {
     "vp": ("heun", 25),
     "ve": ("em", 50),

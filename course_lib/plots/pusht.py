@@ -19,7 +19,7 @@ from course_lib.plots.base import new_figure
 from course_lib.pusht import constants as C
 from course_lib.pusht.geometry import block_polygons, coverage, coverage_batch, keypoints, to_world
 from course_lib.pusht.physics import PushTWorld
-from course_lib.pusht.symmetry import mirror_states
+from course_lib.pusht.symmetry import MIRROR_SUM, mirror_states
 
 
 def _rgb(color: tuple[int, int, int]) -> tuple[float, float, float]:
@@ -209,7 +209,7 @@ def mirror_figure(states: np.ndarray, title: str = "demonstration") -> Figure:
         draw_scene(ax, shown[0], title=f"{name}: final coverage {coverage(shown[-1]):.3f}")
         ax.plot(shown[:, 0], shown[:, 1], color="tab:blue", lw=1, alpha=0.7)
         ax.plot(shown[:, 2], shown[:, 3], color="tab:orange", lw=1.5, alpha=0.8)
-        ax.plot([0, C.WORLD_SIZE], [C.WORLD_SIZE, 0], color="0.4", ls="--", lw=1)
+        ax.plot([0, MIRROR_SUM], [MIRROR_SUM, 0], color="0.4", ls="--", lw=1)  # the mirror line
     fig.tight_layout()
     return fig
 
