@@ -6,8 +6,9 @@ recipe with ``TrainConfig.minutes`` (throughput measured in the first seconds, s
 and cosine decay fitted to the budget) on ``--threads`` threads, then evaluates the final EMA weights
 on the 50 test seeds with the cell's sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
-not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``) or episode count has changed
-is evaluated again with its training figures kept. Writes a Markdown table and a plot of score against minutes.
+not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``), executed steps per chunk
+(``EXECUTED_STEPS``, which training does not read) or episode count has changed is evaluated again
+with its training figures kept. Writes a Markdown table and a plot of score against minutes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from course_lib.paper import CALIBRATION_TIME_TO_SCORE
 from course_lib.plots.results import time_to_score_figure
 from course_lib.policy import DiffusionPolicy
 from course_lib.pusht import MAX_STEPS, evaluation_seeds
-from course_lib.recipes import BUDGET_SAMPLERS, RECIPE_DECODER, course_recipe
+from course_lib.recipes import BUDGET_SAMPLERS, EXECUTED_STEPS, RECIPE_DECODER, course_recipe
 from course_lib.train import train
 
 
@@ -45,9 +46,15 @@ def run_cell(
     solver, steps = BUDGET_SAMPLERS[sde]
     if result_path.exists():
         kept = json.loads(result_path.read_text())
-        if (kept["solver"], kept["solver_steps"], kept["episodes"]) == (solver, steps, episodes):
+        evaluated = (
+            kept["solver"],
+            kept["solver_steps"],
+            kept.get("executed"),
+            kept["episodes"],
+        )
+        if evaluated == (solver, steps, EXECUTED_STEPS, episodes):
             return kept
-        # the sampler or the episodes changed since: evaluate the trained cell again, keep its training
+        # the evaluation changed since: evaluate the trained cell again, keep its training
         policy = DiffusionPolicy.load(run_dir / "policy.pt")
         kept.update(_evaluation(policy, solver, steps, episodes, max_steps))
         result_path.write_text(json.dumps(kept, indent=2))
@@ -76,14 +83,22 @@ def run_cell(
 
 
 def _evaluation(policy, solver: str, steps: int, episodes: int, max_steps: int) -> dict:
-    """The cell's evaluation: final EMA weights, its sampler, the first ``episodes`` test seeds."""
+    """The cell's evaluation: final EMA weights, its sampler, ``EXECUTED_STEPS`` targets per chunk,
+    the first ``episodes`` test seeds."""
     start = time.perf_counter()
     metrics = evaluate(
-        policy, evaluation_seeds(episodes), solver, steps, max_steps=max_steps, progress=False
+        policy,
+        evaluation_seeds(episodes),
+        solver,
+        steps,
+        max_steps=max_steps,
+        n_action_steps=EXECUTED_STEPS,
+        progress=False,
     )
     return {
         "solver": solver,
         "solver_steps": steps,
+        "executed": EXECUTED_STEPS,
         "episodes": metrics["n_episodes"],
         "mean_score": metrics["mean_score"],
         "score_ci": list(metrics["score_ci"]),

@@ -109,6 +109,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--solver", default=None, help="euler, heun, em (plus sscs for cld-hsm)")
     p.add_argument("--steps", type=int, default=None, help="solver steps N")
     p.add_argument(
+        "--n-action-steps",
+        type=int,
+        default=None,
+        help="targets of each chunk executed per policy call (default: the policy's own)",
+    )
+    p.add_argument(
         "--episodes",
         type=int,
         default=50,
@@ -206,8 +212,10 @@ def check_train_args(args: argparse.Namespace) -> None:
     _at_least(args.horizon, 1, "--horizon")
     if args.lr is not None and not args.lr > 0:
         raise UsageError(f"--lr must be positive, got {args.lr:g}")
-    n_action_steps = args.n_action_steps or course_recipe(args.sde)[0].n_action_steps
     _at_least(args.n_action_steps, 1, "--n-action-steps")
+    n_action_steps = args.n_action_steps
+    if n_action_steps is None:
+        n_action_steps = course_recipe(args.sde)[0].n_action_steps
     if args.horizon is not None and args.horizon < n_action_steps:
         raise UsageError(
             f"--horizon {args.horizon} is below n_action_steps {n_action_steps}: a chunk must "
@@ -221,6 +229,7 @@ def check_evaluate_args(args: argparse.Namespace) -> None:
     from course_lib.pusht.constants import MAX_EVAL_EPISODES
 
     _at_least(args.steps, 1, "--steps", "; omit --steps for the policy's own")
+    _at_least(args.n_action_steps, 1, "--n-action-steps", "; omit it for the policy's own")
     if not 1 <= args.episodes <= MAX_EVAL_EPISODES:
         raise UsageError(f"--episodes must be in [1, {MAX_EVAL_EPISODES}], got {args.episodes}")
     _at_least(args.gifs, 0, "--gifs")
@@ -359,6 +368,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         evaluation_seeds(args.episodes),
         args.solver,
         args.steps,
+        n_action_steps=args.n_action_steps,
         sample_seed=args.sample_seed,
         gif_dir=args.gif_dir,
         gif_episodes=args.gifs,

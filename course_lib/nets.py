@@ -148,12 +148,15 @@ def inference_call(
     A sampler calls the decoder 10-100 times per action chunk on a few tokens, where Python and
     operator dispatch cost more than the arithmetic: the trace runs the same operators with the
     same results in 40 % less time per call at batch 1 on 2 CPU threads. Traces are kept per
-    decoder, shape, device, dtype and mode; a decoder that cannot be traced is called as it is.
+    decoder, per-sample shape, device, dtype and mode: the traced graphs read the batch size from
+    their inputs, so one trace serves every batch (an evaluation's batch shrinks as its episodes
+    end, and tracing each size anew cost more than the trace saved). A decoder that cannot be
+    traced is called as it is.
     """
     if torch.is_grad_enabled():
         return decoder(x_in, c_noise, cond)
     key = (
-        tuple(x_in.shape), tuple(c_noise.shape), tuple(cond.shape),
+        tuple(x_in.shape[1:]), tuple(cond.shape[1:]),
         x_in.device, x_in.dtype, cond.dtype, decoder.training,
     )  # fmt: skip
     traces = _TRACED.setdefault(decoder, {})

@@ -70,6 +70,11 @@ class ObservationRangeWarning(UserWarning):
     """An observation lies far outside the range the policy was trained on."""
 
 
+#: ``PolicyConfig`` fields that set how a policy acts, not what it learns: training never reads them,
+#: so a run resumes with other values and evaluation may override them.
+ROLLOUT_FIELDS = ("n_action_steps", "solver", "steps")
+
+
 @dataclass
 class PolicyConfig:
     """Everything needed to rebuild a policy (saved inside every checkpoint)."""

@@ -24,6 +24,7 @@ from course_lib.policy import DiffusionPolicy, read_checkpoint
 from course_lib.pusht import TEST_SEEDS
 from course_lib.recipes import (
     CORRECTED_SDES,
+    EXECUTED_STEPS,
     PAPER_SDES,
     RECIPE_MINUTES,
     TABLE_SOLVERS,
@@ -97,20 +98,24 @@ def evaluate_cell(
     steps: int,
     episodes: int,
     *,
+    executed: int,
     refresh: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate one cell, caching the result as ``eval_<solver><steps>_<episodes>.json``; a
-    cache older than the run's ``policy.pt`` belongs to an earlier policy and is recomputed."""
-    cache = run_dir / f"eval_{solver}{steps}_{episodes}.json"
+    """Evaluate one cell, ``executed`` targets of each chunk per call, caching the result as
+    ``eval_<solver><steps>_x<executed>_<episodes>.json``; a cache older than the run's
+    ``policy.pt`` belongs to an earlier policy and is recomputed."""
+    cache = run_dir / f"eval_{solver}{steps}_x{executed}_{episodes}.json"
     policy_file = run_dir / "policy.pt"
     stale = policy_file.exists() and (
         not cache.exists() or cache.stat().st_mtime < policy_file.stat().st_mtime
     )
     if cache.exists() and not refresh and not stale:
         return json.loads(cache.read_text())
-    result = evaluate(policy, list(TEST_SEEDS)[:episodes], solver, steps).to_dict()
-    cache.write_text(json.dumps(result, indent=2))
-    return result
+    seeds = list(TEST_SEEDS)[:episodes]
+    result = evaluate(policy, seeds, solver, steps, n_action_steps=executed).to_dict()
+    text = json.dumps(result, indent=2)
+    cache.write_text(text)
+    return json.loads(text)  # the same types (lists, not tuples) as a cached cell
 
 
 def reproduce(
@@ -128,7 +133,9 @@ def reproduce(
     """Train, evaluate and write the tables; returns ``results[sde][solver] -> metrics``.
 
     Every SDE trains with the same recipe and the same budget: ``minutes`` (default
-    ``RECIPE_MINUTES`` in full mode) or ``steps``.
+    ``RECIPE_MINUTES`` in full mode) or ``steps``, and every cell executes the recipe's
+    ``EXECUTED_STEPS`` targets per chunk (a rollout setting, so a run trained before it changed is
+    evaluated as the recipe says now).
     """
     if steps is None and minutes is None and not config.FAST:
         minutes = RECIPE_MINUTES
@@ -150,12 +157,20 @@ def reproduce(
         policy = DiffusionPolicy.load(policy_path, device=device)
         results[sde] = {
             solver: tables.cell(
-                evaluate_cell(policy, policy_path.parent, solver, n, episodes, refresh=retrain)
+                evaluate_cell(
+                    policy,
+                    policy_path.parent,
+                    solver,
+                    n,
+                    episodes,
+                    executed=EXECUTED_STEPS,
+                    refresh=retrain,
+                )
             )
             for solver, n in TABLE_SOLVERS[sde].items()
         }
         if ship:
-            ship_policy(policy_path, sde, results[sde])
+            ship_policy(policy_path, sde, results[sde], executed=EXECUTED_STEPS)
     previous = tables.read_table(tables.CORRECTED_TABLE, missing_ok=True)["results"]
     merged = {**previous, **results}
     write_tables(merged, episodes)
@@ -173,15 +188,21 @@ def reproduce(
 
 
 def ship_policy(
-    policy_path: Path, name: str, cells: dict[str, dict[str, Any]] | None = None
+    policy_path: Path,
+    name: str,
+    cells: dict[str, dict[str, Any]] | None = None,
+    executed: int | None = None,
 ) -> Path:
     """Copy a trained policy into the package so ``course_lib.pretrained(name)`` finds it.
 
     With the policy's evaluated ``cells``, its default sampler becomes the best-scoring one and the
-    metadata keeps the table row, so ``policy.act(obs)`` uses what the table measured.
+    metadata keeps the table row, so ``policy.act(obs)`` uses what the table measured; ``executed``
+    (the cells' targets per chunk) becomes its ``n_action_steps``.
     """
     PRETRAINED_DIR.mkdir(exist_ok=True)
     policy = DiffusionPolicy.load(policy_path, device="cpu")
+    if executed is not None:
+        policy.cfg.n_action_steps = executed
     if cells:
         solver, cell = max(cells.items(), key=lambda item: item[1]["mean_score"])
         policy.cfg.solver, policy.cfg.steps = solver, int(cell["steps"])

@@ -382,10 +382,10 @@ fig
 
 # %% [markdown]
 # **Evaluation protocol.** 50 episodes from the seeds 100000-100049 with the legacy reset, at most
-# 300 steps each. The policy sees 2 observations, predicts a chunk and executes 8 targets before it
-# is asked again. The task score is the mean over episodes of the best reward; we also report the
-# success rate and the mean final coverage. `EnvBatch` steps all 50 episodes together and freezes
-# those that have finished. A do-nothing policy sets the floor: the agent holds still, the block
+# 300 steps each. The policy sees 2 observations, predicts a chunk of 16 targets and executes the
+# first 6 (`cfg.n_action_steps`) before it is asked again. The task score is the mean over
+# episodes of the best reward; we also report the success rate and the mean final coverage.
+# `EnvBatch` steps all 50 episodes together and freezes those that have finished. A do-nothing policy sets the floor: the agent holds still, the block
 # is never pushed, and the score is the reward of the start state.
 
 # %%

@@ -248,7 +248,7 @@ verdict = check("08.heun-evaluations", heun_evaluations)
 #   motions".
 # * A spread far above the reference, or a distance to the demonstration of hundreds of pixels,
 #   means the path has not come back from the prior: too few steps for that process.
-# * The latency grows linearly with $N$. The policy is called once per 8 executed actions, 0.8 s
+# * The latency grows linearly with $N$. The policy is called once per 6 executed actions, 0.6 s
 #   of robot time at 10 Hz; the cell below compares the slowest setting with that budget. What
 #   $N$ buys is accuracy, and the next notebook measures how much of it the task needs.
 

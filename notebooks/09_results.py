@@ -201,7 +201,7 @@ display(
 # * **The observation.** The course policies see the 9 keypoints of the T and the agent position;
 #   the paper's see two 84×84 images through a ResNet-18. Keypoints remove the perception problem
 #   for every SDE alike.
-# * **Absolute targets instead of position differences**, and chunks of 16 with 8 executed
+# * **Absolute targets instead of position differences**, and chunks of 16 with 6 executed
 #   instead of 8.
 # * **The step counts.** The paper does not give its $N$; the table's $N$ are in the column `N`.
 #   Every sampler bias above depends on $N$.

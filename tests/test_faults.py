@@ -26,6 +26,7 @@ from course_lib.policy import (
     PolicyConfig,
     atomic_torch_save,
 )
+from course_lib.recipes import EXECUTED_STEPS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -265,7 +266,14 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
 
 CLI_ERRORS = {
     "train --steps 0": (["train", "--steps", "0"], "--steps must be at least 1"),
-    "horizon below n_action_steps": (["train", "--horizon", "4"], "below n_action_steps 8"),
+    "horizon below n_action_steps": (
+        ["train", "--horizon", "4"],
+        f"below n_action_steps {EXECUTED_STEPS}",
+    ),
+    "evaluate --n-action-steps 0": (
+        ["evaluate", "vp", "--n-action-steps", "0"],
+        "--n-action-steps must be at least 1",
+    ),
     "retrain and no-train": (["reproduce", "--retrain", "--no-train"], "contradict"),
     "gifs without gif-dir": (["evaluate", "vp", "--gifs", "2"], "--gifs needs --gif-dir"),
     "negative bench seconds": (["bench", "--seconds", "-1"], "--seconds must be positive"),

@@ -27,6 +27,20 @@ def test_network_score_is_the_network_through_inputs_and_output_maps(name):
     assert torch.equal(sde.network_score(network, state, t), expected)
 
 
+@pytest.mark.parametrize("size", sorted(DECODER_SIZES))
+def test_one_trace_serves_every_batch_size_of_every_decoder(size):
+    """A trace made at one batch size gives the decoder's outputs exactly at others."""
+    torch.manual_seed(3)
+    decoder = build_decoder(size, horizon=16, in_channels=2, out_channels=2).eval()
+    for p in decoder.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    cond_dim = DECODER_SIZES[size].cond_dim
+    with torch.no_grad():
+        for batch in (50, 1, 7, 64):
+            x, c, cond = torch.randn(batch, 16, 2), torch.rand(batch), torch.randn(batch, cond_dim)
+            assert torch.equal(inference_call(decoder, x, c, cond), decoder(x, c, cond))
+
+
 @pytest.mark.parametrize("size", ["tiny", "unet-small"])
 def test_inference_call_gives_the_decoders_outputs_and_follows_its_weights(size):
     torch.manual_seed(2)
@@ -39,7 +53,7 @@ def test_inference_call_gives_the_decoders_outputs_and_follows_its_weights(size)
         for p in decoder.parameters():
             p.add_(0.01)  # an optimiser or EMA step changes the weights in place
         assert torch.equal(inference_call(decoder, x, c, cond), decoder(x, c, cond))
-        one = inference_call(decoder, x[:1], c[:1], cond[:1])  # another shape: its own trace
+        one = inference_call(decoder, x[:1], c[:1], cond[:1])  # another batch: the same trace
         assert torch.equal(one, decoder(x[:1], c[:1], cond[:1]))
     out = inference_call(decoder, x, c, cond)  # with autograd on: the module itself
     out.square().sum().backward()

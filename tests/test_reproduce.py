@@ -57,6 +57,37 @@ def test_tables_put_every_cell_beside_the_papers(tmp_path, monkeypatch):
     assert "| 0.105 |" in edm_heun
 
 
+def test_cells_are_evaluated_and_shipped_with_the_executed_steps_asked(tmp_path, monkeypatch):
+    """The executed targets per chunk are part of a cell: each count has its own cache, and the
+    shipped policy acts with the count its table row measured."""
+    from builders import make_policy
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    policy = make_policy(n_action_steps=8)
+    policy.save(run_dir / "policy.pt")
+    calls = []
+    real_evaluate = reproduce.evaluate
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs["n_action_steps"])
+        return real_evaluate(*args, progress=False, **kwargs)
+
+    monkeypatch.setattr(reproduce, "evaluate", counted)
+    six = reproduce.evaluate_cell(policy, run_dir, "euler", 2, 1, executed=6)
+    again = reproduce.evaluate_cell(policy, run_dir, "euler", 2, 1, executed=6)
+    reproduce.evaluate_cell(policy, run_dir, "euler", 2, 1, executed=16)
+    assert calls == [6, 16] and again == six
+    assert (run_dir / "eval_euler2_x6_1.json").exists()
+
+    monkeypatch.setattr(reproduce, "PRETRAINED_DIR", tmp_path / "shipped")
+    cells = {"euler": tables.cell(six)}
+    shipped = DiffusionPolicy.load(
+        reproduce.ship_policy(run_dir / "policy.pt", "vp", cells, executed=6), device="cpu"
+    )
+    assert (shipped.cfg.n_action_steps, shipped.cfg.solver, shipped.cfg.steps) == (6, "euler", 2)
+
+
 def test_an_unfinished_run_exports_its_ema_policy_and_says_so(tmp_path):
     demos = load_pusht().subset(range(6))
     cfg = TrainConfig(

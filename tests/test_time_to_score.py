@@ -77,6 +77,11 @@ def test_one_tiny_budgeted_cell_trains_evaluates_and_is_kept(bench, tmp_path, mo
     on_disk = json.loads((tmp_path / "ve-edm-tiny-0.1min" / "result.json").read_text())
     assert on_disk == moved, "a cell whose sampler changed is evaluated again, not retrained"
 
+    monkeypatch.setattr(bench, "EXECUTED_STEPS", 2)
+    fewer = bench.run_cell("ve-edm", "tiny", 0.1, tmp_path, episodes=2, threads=1, max_steps=16)
+    assert fewer["executed"] == 2 and fewer["steps"] == kept["steps"]
+    assert json.loads((tmp_path / "ve-edm-tiny-0.1min" / "result.json").read_text()) == fewer
+
 
 def _fails(*args, **kwargs):
     raise AssertionError("the cell was trained again")

@@ -275,6 +275,28 @@ def test_a_setting_the_checkpoint_predates_counts_as_its_default_on_resume(tmp_p
     assert check_resume(saved_policy, saved, policy_cfg, train_cfg, tmp_path).mirror is False
 
 
+def test_rollout_settings_may_change_on_resume_and_model_settings_may_not(tmp_path):
+    """Executed steps and sampler are read only when acting (``ROLLOUT_FIELDS``): a run resumes
+    with other values; a changed horizon or decoder would change the network and is refused."""
+    import dataclasses
+
+    from course_lib.policy import ROLLOUT_FIELDS
+    from course_lib.train import ResumeConflict
+    from course_lib.train.resume import check_resume
+
+    policy_cfg, train_cfg = _cfgs(steps=10)
+    saved_train = dataclasses.asdict(train_cfg.resolved())
+    saved_policy = dataclasses.asdict(policy_cfg)
+    acting = dataclasses.replace(policy_cfg, n_action_steps=3, solver="heun", steps=7)
+    assert {f for f in ROLLOUT_FIELDS if getattr(acting, f) != saved_policy[f]} == set(
+        ROLLOUT_FIELDS
+    )
+    assert check_resume(saved_policy, saved_train, acting, train_cfg, tmp_path).steps == 10
+    longer = dataclasses.replace(policy_cfg, horizon=2 * policy_cfg.horizon)
+    with pytest.raises(ResumeConflict, match="differs in horizon"):
+        check_resume(saved_policy, saved_train, longer, train_cfg, tmp_path)
+
+
 def test_a_second_training_in_a_locked_run_directory_is_refused_with_the_holders_pid(
     tmp_path, demos
 ):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib.checkpoints import TRAINING_FORMAT
-from course_lib.policy import PolicyConfig, atomic_torch_save, read_checkpoint
+from course_lib.policy import ROLLOUT_FIELDS, PolicyConfig, atomic_torch_save, read_checkpoint
 from course_lib.train.budget import fit_to_budget
 from course_lib.train.config import RESUMABLE_CHANGES, ResumeConflict, TrainConfig
 from course_lib.train.run import Run
@@ -30,15 +30,19 @@ def check_resume(
 ) -> TrainConfig:
     """The config to resume with, or a ``ResumeConflict`` naming every setting that changed.
 
-    A budget run resumes with the step count fitted when it started (same ``minutes``).
+    A budget run resumes with the step count fitted when it started (same ``minutes``); the
+    policy's rollout settings (``ROLLOUT_FIELDS``: executed steps, sampler) may change.
     """
-    if saved_policy != dataclasses.asdict(policy_cfg):
-        changed = sorted(
-            k for k in saved_policy if saved_policy[k] != dataclasses.asdict(policy_cfg).get(k)
-        )
+    asked = dataclasses.asdict(policy_cfg)
+    changed = sorted(
+        k
+        for k in set(saved_policy) | set(asked)
+        if k not in ROLLOUT_FIELDS and saved_policy.get(k) != asked.get(k)
+    )
+    if changed:
         raise ResumeConflict(
             f"{run_dir} holds a run with another policy config (differs in {', '.join(changed)}: "
-            f"{ {k: saved_policy[k] for k in changed} }); use another run directory, or --fresh "
+            f"{ {k: saved_policy.get(k) for k in changed} }); use another run directory, or --fresh "
             "(resume=False) to start over"
         )
     if train_cfg.minutes is not None and saved_train.get("minutes") == train_cfg.minutes:
