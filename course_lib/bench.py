@@ -17,6 +17,7 @@ from course_lib.data import MinMaxNormalizer
 from course_lib.nets import count_parameters
 from course_lib.policy import OBS_DIMS, DiffusionPolicy, PolicyConfig
 from course_lib.recipes import BUDGET_SAMPLERS, RECIPE_DECODER, TABLE_SOLVERS
+from course_lib.train.run import adamw
 
 
 def _random_policy(
@@ -59,7 +60,7 @@ def training_throughput(
     policy = _random_policy(decoder, sdes.DEFAULT, device, obs_type)
     if channels_last and policy.cfg.is_image:
         policy.encoder.use_channels_last()
-    opt = torch.optim.AdamW(policy.parameters(), lr=1e-4)
+    opt = adamw(policy, lr=1e-4, weight_decay=1e-4)  # the optimiser training uses
     gen = torch.Generator(device=device).manual_seed(0)
     obs = _random_batch(policy, batch_size, device)
     actions = torch.rand(batch_size, policy.cfg.horizon, 2, device=device) * 2 - 1

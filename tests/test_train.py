@@ -367,3 +367,26 @@ def test_zero_or_fractional_settings_are_refused():
                 dict(minutes=-1.0), dict(steps=True), dict(val_every=2.5)):  # fmt: skip
         with pytest.raises(ValueError):
             TrainConfig(**bad)
+
+
+def test_the_fused_ema_step_follows_the_recursion_with_its_warm_up():
+    """theta_ema_n = theta_ema_{n-1} + (1 - d_n)(theta_n - theta_ema_{n-1}), d_n = ema_decay_at(n),
+    with the first average a copy; an integer buffer is copied."""
+    from torch.optim.swa_utils import AveragedModel
+
+    from course_lib.train import ema_decay_at
+    from course_lib.train.run import ema_update
+
+    model = torch.nn.Linear(3, 2)
+    model.register_buffer("count", torch.tensor([4]))
+    ema = AveragedModel(model, multi_avg_fn=ema_update(0.9), use_buffers=True)
+    expected = None
+    for n in range(40):
+        with torch.no_grad():
+            model.weight.add_(torch.randn_like(model.weight))
+            model.count += 1
+        ema.update_parameters(model)
+        w = model.weight.detach().clone()
+        expected = w if expected is None else expected + (1 - ema_decay_at(n, 0.9)) * (w - expected)
+    torch.testing.assert_close(ema.module.weight, expected, rtol=1e-6, atol=1e-6)
+    assert int(ema.module.count) == int(model.count) == 44

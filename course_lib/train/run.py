@@ -44,6 +44,33 @@ def shared_images(demos, group: distributed.Group):
     return images
 
 
+def adamw(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over ``model``'s parameters, with the fused kernel on CPU and CUDA (the course decoder's
+    step on 2 CPU threads: 1.5 ms fused, 6.9 ms tensor by tensor, 6.1 ms with foreach)."""
+    device = next(model.parameters()).device
+    return torch.optim.AdamW(
+        model.parameters(),
+        lr=lr,
+        weight_decay=weight_decay,
+        fused=device.type in ("cpu", "cuda"),
+    )
+
+
+def ema_update(max_decay: float):
+    """The EMA step theta_ema <- theta_ema + (1 - d) (theta - theta_ema), d = ``ema_decay_at``,
+    for ``AveragedModel(multi_avg_fn=...)``: one fused lerp over all the tensors of a device and
+    dtype (1.6 ms per step for the course decoder on 2 CPU threads, 4.0 ms tensor by tensor).
+    Non-floating buffers are copied."""
+
+    def update(averaged: list, current: list, n_averaged) -> None:
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1.0 - ema_decay_at(int(n_averaged), max_decay))
+        else:
+            torch._foreach_copy_(averaged, current)
+
+    return update
+
+
 class Run:
     """One training run: data, model, EMA, optimiser and the state a checkpoint carries."""
 
@@ -88,11 +115,7 @@ class Run:
             self.policy.encoder.use_channels_last()
         self.ema = (  # rank 0 alone keeps the EMA (the policy it ships)
             AveragedModel(
-                self.policy,
-                avg_fn=lambda avg, cur, n: (
-                    avg + (cur - avg) * (1.0 - ema_decay_at(int(n), train_cfg.ema_decay))
-                ),
-                use_buffers=True,
+                self.policy, multi_avg_fn=ema_update(train_cfg.ema_decay), use_buffers=True
             )
             if group.is_main
             else None
@@ -100,9 +123,7 @@ class Run:
         self.model: torch.nn.Module = ShardLoss(self.policy, self.rows)
         if group.is_distributed:
             self.model = self._ddp(self.model)
-        self.opt = torch.optim.AdamW(
-            self.policy.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
-        )
+        self.opt = adamw(self.policy, train_cfg.lr, train_cfg.weight_decay)
         self.gen = torch.Generator().manual_seed(train_cfg.seed)
         self.train_batches = Batches(train_windows, obs_norm, act_norm, images, self.device)
         self.val_batches = (
