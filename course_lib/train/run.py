@@ -205,7 +205,7 @@ class Run:
         model: torch.nn.Module = ShardLoss(policy, self.rows)
         if self.group.is_distributed:
             model = self._ddp(model)
-        opt = torch.optim.AdamW(policy.parameters(), lr=self.cfg.lr)
+        opt = adamw(policy, self.cfg.lr, self.cfg.weight_decay)  # the run's optimiser, timed
         gen = torch.Generator().manual_seed(self.cfg.seed + 1)
         ema = copy.deepcopy(self.ema)
         batches = self.batch_stream(self.cfg.seed + 1, 0, 2**62)
