@@ -277,7 +277,7 @@ def test_a_setting_the_checkpoint_predates_counts_as_its_default_on_resume(tmp_p
 
 def test_rollout_settings_may_change_on_resume_and_model_settings_may_not(tmp_path):
     """Executed steps and sampler are read only when acting (``ROLLOUT_FIELDS``): a run resumes
-    with other values; a changed horizon or decoder would change the network and is refused."""
+    with other values; a changed horizon changes the network's shape and is refused."""
     import dataclasses
 
     from course_lib.policy import ROLLOUT_FIELDS
