@@ -63,6 +63,13 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="wall-clock budget: steps, warm-up and cosine decay fitted to it (exclusive with --steps)",
     )
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=None,
+        help="warm-up steps (default: min(300, steps/10)); a budget run's steps and warm-up, from "
+        "its metadata, reproduce it",
+    )
     p.add_argument("--amp", action="store_true", help="bf16 autocast (CUDA; slower on most CPUs)")
     p.add_argument(
         "--channels-last",
@@ -201,6 +208,7 @@ def check_train_args(args: argparse.Namespace) -> None:
             raise UsageError("give --steps or --minutes, not both (a budget fixes the steps)")
         if not args.minutes > 0:
             raise UsageError(f"--minutes must be positive, got {args.minutes:g}")
+    _at_least(args.warmup, 1, "--warmup", "; omit --warmup for min(300, steps/10)")
     _at_least(args.batch_size, 1, "--batch-size")
     _at_least(args.num_workers, 0, "--num-workers")
     _at_least(args.nproc, 1, "--nproc")
@@ -317,6 +325,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train_changes = {
         "batch_size": args.batch_size,
         "lr": args.lr,
+        "warmup": args.warmup,
         "seed": args.seed,
         "device": args.device,
         "num_threads": args.threads,

@@ -279,8 +279,9 @@ fig
 #
 # `course_recipe(sde, minutes=M)` trains for a **wall-clock budget**: the first seconds measure how
 # many samples per second this machine trains, the step count is fixed from that, and the warm-up
-# and cosine decay of the learning rate are fitted to it (the count is recorded, so
-# `--steps <count>` reproduces the run exactly). Below, VP (the paper's), VE-EDM and CLD-HSM (the
+# and cosine decay of the learning rate are fitted to it; at the end of the warm-up the count is
+# fitted once more from the warm-up's own pace (the count and warm-up are recorded, so
+# `--steps <count> --warmup <warm-up>` reproduces the run exactly). Below, VP (the paper's), VE-EDM and CLD-HSM (the
 # corrected processes of notebook 10) each train for `LIVE_MINUTES`, then play PushT on
 # `LIVE_EPISODES` test seeds beside the shipped model of the same SDE. Change the SDEs, the
 # budget or the sampler in the next cell and run it again. On a GPU, `LIVE_MINUTES = None` trains

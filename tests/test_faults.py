@@ -266,6 +266,7 @@ def _cli(capsys, *argv: str) -> tuple[int, str]:
 
 CLI_ERRORS = {
     "train --steps 0": (["train", "--steps", "0"], "--steps must be at least 1"),
+    "train --warmup 0": (["train", "--warmup", "0"], "--warmup must be at least 1"),
     "horizon below n_action_steps": (
         ["train", "--horizon", "4"],
         f"below n_action_steps {EXECUTED_STEPS}",

@@ -170,16 +170,39 @@ def test_a_budget_fixes_the_steps_and_those_steps_reproduce_the_run(tmp_path, de
     budget = budgeted.policy.metadata["budget"]
     steps = budgeted.policy.metadata["steps"]
     assert budget["fitted_steps"] == steps > 10
-    assert budget["measured_samples_per_s"] > 0
+    assert budget["measured_samples_per_s"] > 0 and budget["warmup_samples_per_s"] > 0
     assert seconds < 2 * 6.0, f"a 6 s budget took {seconds:.1f} s"
     recorded = budgeted.policy.metadata["train_config"]
     assert recorded["steps"] == steps and recorded["minutes"] == 0.1
-    _, again_cfg = _cfgs(steps=steps, warmup=None, val_every=None)
+    assert recorded["warmup"] == min(300, max(1, budget["probe_steps"] // 10))
+    # the count was fitted again after warm-up: steps and warm-up from the metadata reproduce it
+    _, again_cfg = _cfgs(steps=steps, warmup=recorded["warmup"], val_every=recorded["val_every"])
     train(policy_cfg, again_cfg, tmp_path / "steps", demos=demos, progress=False)
     a, b = _weights(tmp_path / "budget" / "policy.pt"), _weights(tmp_path / "steps" / "policy.pt")
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
     assert _log_rows(tmp_path / "budget" / "loss.csv") == _log_rows(tmp_path / "steps" / "loss.csv")
+
+
+def test_a_budget_fits_its_steps_again_when_the_machine_slows_after_the_probe(tmp_path, demos):
+    """The probe times an unhindered copy; then every step of the run is made 100 ms slower (as
+    if other jobs took the cores). Fitted on the probe alone, the run would take several times
+    its 6 s budget; fitted again from the warm-up's pace it ends near the budget."""
+    import time
+
+    policy_cfg, train_cfg = _cfgs(steps=1, minutes=0.1, warmup=None, val_every=None)
+    start = time.perf_counter()
+    result = train(
+        policy_cfg, train_cfg, tmp_path, demos=demos, progress=False,
+        on_step=lambda step, loss: time.sleep(0.1),
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    budget = result.policy.metadata["budget"]
+    probe_seconds = budget["probe_steps"] * 0.1
+    assert probe_seconds > 2 * 6.0, "the probe's count must overrun the budget for this test"
+    assert budget["fitted_steps"] == result.policy.metadata["steps"] < budget["probe_steps"] / 2
+    assert budget["warmup_samples_per_s"] < budget["measured_samples_per_s"] / 2
+    assert seconds < 1.5 * 6.0, f"a 6 s budget took {seconds:.1f} s"
 
 
 def test_a_budget_run_resumes_with_its_fitted_steps(tmp_path, demos):
@@ -390,3 +413,13 @@ def test_the_fused_ema_step_follows_the_recursion_with_its_warm_up():
         expected = w if expected is None else expected + (1 - ema_decay_at(n, 0.9)) * (w - expected)
     torch.testing.assert_close(ema.module.weight, expected, rtol=1e-6, atol=1e-6)
     assert int(ema.module.count) == int(model.count) == 44
+
+
+def test_the_train_command_takes_the_warmup_that_reproduces_a_budget_run(tmp_path):
+    from course_lib.__main__ import main
+
+    run_dir = tmp_path / "run"
+    argv = ["train", "--decoder", "tiny", "--steps", "4", "--warmup", "3", "--batch-size", "8"]
+    assert main([*argv, "--device", "cpu", "--run-dir", str(run_dir)]) == 0
+    recorded = DiffusionPolicy.load(run_dir / "policy.pt", device="cpu").metadata["train_config"]
+    assert (recorded["steps"], recorded["warmup"]) == (4, 3)

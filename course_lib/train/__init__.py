@@ -13,8 +13,10 @@ aside) as an uninterrupted run. A lock file keeps a second process out of a dire
 
 Wall-clock budgets (``TrainConfig.minutes``): the throughput is measured for a few seconds on a
 throw-away copy of the model, the step count is fixed from it, and warm-up, cosine decay,
-validation and checkpoint intervals follow from that count. The fitted count is recorded, so
-``steps=<fitted>`` without a budget reproduces the run exactly.
+validation and checkpoint intervals follow from that count; at the end of warm-up the count is
+fitted again from the warm-up steps' own pace (``budget.WarmupRefit``). The fitted count and
+warm-up are recorded, so ``steps`` and ``warmup`` from the metadata, without a budget, reproduce
+the run exactly.
 
 Under ``torchrun`` (``course_lib.distributed``) every rank draws the same global batch, times and
 noise from the same seeded generator and trains on its own equal shard through

@@ -23,6 +23,7 @@ from course_lib.outputs import ensure_writable_dir
 from course_lib.policy import DiffusionPolicy, PolicyConfig
 from course_lib.run_lock import RunLock
 from course_lib.train.batches import validation_loss
+from course_lib.train.budget import WarmupRefit
 from course_lib.train.config import TrainConfig, TrainingDiverged, TrainResult
 from course_lib.train.history import write_csv
 from course_lib.train.resume import clean_leftovers, start
@@ -63,7 +64,10 @@ def train(
                 clean_leftovers(run_dir, fresh=not resume)
             run = Run(policy_cfg, train_cfg, run_dir, demos, metadata, group)
             budget = start(run, policy_cfg, train_cfg, resume, t_call)
-            return loop(run, progress and group.is_main, on_step, on_record, budget)
+            refit = None
+            if budget and run.step == 0:  # a fresh budget run (a resumed one keeps its count)
+                refit = WarmupRefit(run, deadline=t_call + 60.0 * budget["minutes"])
+            return loop(run, progress and group.is_main, on_step, on_record, budget, refit)
 
 
 class StopRequest:
@@ -96,6 +100,7 @@ def loop(
     on_step: Callable[[int, float], None] | None,
     on_record: Callable[[dict[str, float]], None] | None,
     budget: dict[str, float],
+    refit: WarmupRefit | None = None,
 ) -> TrainResult:
     cfg = run.cfg
     bar = tqdm(
@@ -127,6 +132,13 @@ def loop(
                 if run.ema is not None:
                     run.ema.update_parameters(run.policy)
                 run.step += 1
+                if refit is not None and refit(run, budget):
+                    cfg = run.cfg
+                    bar.total = cfg.steps
+                    bar.refresh()
+                    if batches is not None:  # the stream ends at the old count: draw on from here
+                        batches.close()
+                        batches = run.batch_stream(cfg.seed, run.step, cfg.steps)
                 n_window += cfg.batch_size
                 run.running = value if run.running is None else 0.98 * run.running + 0.02 * value
                 now = time.perf_counter()

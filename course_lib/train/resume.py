@@ -30,7 +30,7 @@ def check_resume(
 ) -> TrainConfig:
     """The config to resume with, or a ``ResumeConflict`` naming every setting that changed.
 
-    A budget run resumes with the step count fitted when it started (same ``minutes``); the
+    A budget run resumes with the step count and schedule it fitted (same ``minutes``); the
     policy's rollout settings (``ROLLOUT_FIELDS``: executed steps, sampler) may change.
     """
     asked = dataclasses.asdict(policy_cfg)
@@ -46,7 +46,12 @@ def check_resume(
             "(resume=False) to start over"
         )
     if train_cfg.minutes is not None and saved_train.get("minutes") == train_cfg.minutes:
-        train_cfg = dataclasses.replace(train_cfg, steps=saved_train["steps"])
+        # the count fitted when it started (and again after warm-up), with the schedule lengths
+        # that followed from the first fit
+        fitted = {
+            k: saved_train[k] for k in ("warmup", "val_every") if getattr(train_cfg, k) is None
+        }
+        train_cfg = dataclasses.replace(train_cfg, steps=saved_train["steps"], **fitted)
     wanted = dataclasses.asdict(train_cfg.resolved())
     # a setting newer than the checkpoint ran at its default (e.g. mirror: False)
     ran = {f.name: f.default for f in dataclasses.fields(TrainConfig)} | saved_train

@@ -148,8 +148,8 @@ class Run:
     def fix_schedule(self, cfg: TrainConfig) -> None:
         """Set the (resolved) config and the learning-rate schedule it implies."""
         self.cfg = cfg
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.opt, lambda s: lr_factor(s, cfg.warmup, cfg.steps)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(  # reads self.cfg: a re-fit total shows
+            self.opt, lambda s: lr_factor(s, self.cfg.warmup, self.cfg.steps)
         )
 
     # ------------------------------------------------------------------ one step
