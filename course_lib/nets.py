@@ -24,6 +24,7 @@ import weakref
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 # --------------------------------------------------------------------------- embeddings
@@ -58,6 +59,24 @@ def _modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torc
     return x * (1 + scale[:, None, :]) + shift[:, None, :]
 
 
+def _self_attention(attn: nn.MultiheadAttention, h: torch.Tensor) -> torch.Tensor:
+    """Multi-head self-attention with the weights of ``attn``: per head softmax(Q K^T / sqrt(d)) V,
+    [Q, K, V] = h W_in^T + b_in, then the output projection.
+
+    The same function as ``attn(h, h, h)`` (no dropout, no mask), without the module's general
+    dispatch (cross-attention, masks, packed-input checks), which on 4 tokens costs more than the
+    arithmetic: the course decoder trains 1.09x the samples/s (median of 5 paired windows, 2
+    threads, batch 256). Without autograd the module's fused inference kernel is the faster one
+    (batch 1: 1.00 against 1.07 ms a decoder call), so ``DiTBlock`` calls the module there.
+    """
+    batch, tokens, dim = h.shape
+    heads = attn.num_heads
+    qkv = F.linear(h, attn.in_proj_weight, attn.in_proj_bias)
+    q, k, v = qkv.view(batch, tokens, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
+    out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, dim)
+    return attn.out_proj(out)
+
+
 class DiTBlock(nn.Module):
     """Pre-norm transformer block with adaLN-Zero: LN -> modulate -> attention/MLP -> gated residual."""
 
@@ -77,7 +96,11 @@ class DiTBlock(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         sh1, sc1, g1, sh2, sc2, g2 = self.ada(c).chunk(6, dim=-1)
         h = _modulate(self.norm1(x), sh1, sc1)
-        x = x + g1[:, None, :] * self.attn(h, h, h, need_weights=False)[0]
+        if torch.is_grad_enabled():
+            attended = _self_attention(self.attn, h)
+        else:
+            attended = self.attn(h, h, h, need_weights=False)[0]
+        x = x + g1[:, None, :] * attended
         h = _modulate(self.norm2(x), sh2, sc2)
         return x + g2[:, None, :] * self.mlp(h)
 

@@ -58,3 +58,22 @@ def test_inference_call_gives_the_decoders_outputs_and_follows_its_weights(size)
     out = inference_call(decoder, x, c, cond)  # with autograd on: the module itself
     out.square().sum().backward()
     assert all(p.grad is not None for p in decoder.parameters() if p.requires_grad)
+
+
+def test_the_training_attention_is_the_modules_attention_with_its_gradients():
+    """``_self_attention`` (training, autograd on) and ``nn.MultiheadAttention`` (inference) give
+    the same outputs and the same weight gradients."""
+    from course_lib.nets import _self_attention
+
+    torch.manual_seed(0)
+    attn = torch.nn.MultiheadAttention(32, 4, batch_first=True)
+    h = torch.randn(5, 4, 32)
+    grads = []
+    for call in (_self_attention, lambda a, x: a(x, x, x, need_weights=False)[0]):
+        attn.zero_grad()
+        out = call(attn, h)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in attn.parameters()]))
+    torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-5, atol=1e-6)
+    for mine, module in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(mine, module, rtol=1e-5, atol=1e-6)
