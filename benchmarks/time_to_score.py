@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/time_to_score.py`` (``make time-to-score``), alone on the machine:
 another job beside it takes throughput, and so steps, from every cell. Each cell trains the course
 recipe with ``TrainConfig.minutes`` (throughput measured in the first seconds, step count, warm-up
-and cosine decay fitted to the budget) on ``--threads`` threads, then evaluates the final EMA weights
+and cosine decay fitted to the budget, the count fitted again at the end of warm-up) on ``--threads`` threads, then evaluates the final EMA weights
 on the 50 test seeds with the cell's sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
 not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``), executed steps per chunk
@@ -72,6 +72,8 @@ def run_cell(
         "steps": trained.policy.metadata["steps"],
         "train_seconds": round(trained.seconds, 1),
         "measured_samples_per_s": trained.policy.metadata["budget"]["measured_samples_per_s"],
+        "probe_steps": trained.policy.metadata["budget"].get("probe_steps"),
+        "warmup_samples_per_s": trained.policy.metadata["budget"].get("warmup_samples_per_s"),
         "samples_per_s": round(
             trained.policy.metadata["steps"] * train_cfg.batch_size / trained.seconds, 1
         ),
@@ -175,7 +177,8 @@ def main() -> None:
     header = (
         "# Time to score\n\n"
         f"`benchmarks/time_to_score.py` on {torch.get_num_threads()} CPU threads: each cell trains "
-        "for its wall-clock budget (steps fitted to the throughput measured in the first seconds), "
+        "for its wall-clock budget (steps fitted to the throughput measured in the first seconds, "
+        "then again from the pace of the warm-up), "
         f"then its EMA weights are evaluated on {args.episodes} test seeds. Cells: mean score "
         "[bootstrap 95 %], success rate [Wilson 95 %], optimisation steps and training samples/s. "
         "Calibration rows: ../shared/CALIBRATION.md (1-D U-Net, DDIM 10).\n\n"
