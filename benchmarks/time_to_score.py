@@ -3,8 +3,9 @@
 Run: ``.venv/bin/python benchmarks/time_to_score.py`` (``make time-to-score``), alone on the machine:
 another job beside it takes throughput, and so steps, from every cell. Each cell trains the course
 recipe with ``TrainConfig.minutes`` (throughput measured in the first seconds, step count, warm-up
-and cosine decay fitted to the budget, the count fitted again at the end of warm-up) on ``--threads`` threads, then evaluates the final EMA weights
-on the 50 test seeds with the cell's sampler. Cells are kept in ``--runs`` (one run directory each,
+and cosine decay fitted to the budget, the count fitted again at the end of warm-up) on
+``--threads`` threads, then evaluates the final EMA weights on the 50 test seeds with the cell's
+sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
 not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``), executed steps per chunk
 (``EXECUTED_STEPS``, which training does not read) or episode count has changed is evaluated again

@@ -53,22 +53,25 @@ class WarmupRefit:
     checkpoint holds.
     """
 
-    def __init__(self, run: Run, deadline: float) -> None:
+    def __init__(self, run: Run, budget: dict[str, float], t_call: float) -> None:
+        """``budget``: what ``fit_to_budget`` recorded (updated in place by the re-fit);
+        ``t_call``: when the ``train`` call started, the budget's origin."""
         self.at = run.cfg.warmup
-        self.deadline = deadline
+        self.budget = budget
+        self.deadline = t_call + 60.0 * budget["minutes"]
         self.started = time.perf_counter()
 
-    def __call__(self, run: Run, budget: dict[str, float]) -> bool:
+    def __call__(self, run: Run) -> bool:
         """After step ``run.step``: at the end of warm-up, set ``run.cfg.steps`` from the pace of
-        the warm-up and record it in ``budget``; True if the count was fitted."""
+        the warm-up and record it in the budget; True if the count was fitted."""
         if run.step != self.at:
             return False
         now = time.perf_counter()
         rate = run.step * run.cfg.batch_size / max(now - self.started, 1e-9)
         rate, left = run.group.broadcast((rate, self.deadline - now))
         steps = run.step + max(0, int(_STEP_SHARE * rate * left / run.cfg.batch_size))
-        budget.update(
-            probe_steps=budget["fitted_steps"],
+        self.budget.update(
+            probe_steps=self.budget["fitted_steps"],
             warmup_samples_per_s=round(rate, 1),
             fitted_steps=steps,
         )

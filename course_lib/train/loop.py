@@ -66,7 +66,7 @@ def train(
             budget = start(run, policy_cfg, train_cfg, resume, t_call)
             refit = None
             if budget and run.step == 0:  # a fresh budget run (a resumed one keeps its count)
-                refit = WarmupRefit(run, deadline=t_call + 60.0 * budget["minutes"])
+                refit = WarmupRefit(run, budget, t_call)
             return loop(run, progress and group.is_main, on_step, on_record, budget, refit)
 
 
@@ -132,7 +132,7 @@ def loop(
                 if run.ema is not None:
                     run.ema.update_parameters(run.policy)
                 run.step += 1
-                if refit is not None and refit(run, budget):
+                if refit is not None and refit(run):
                     cfg = run.cfg
                     bar.total = cfg.steps
                     bar.refresh()
