@@ -150,7 +150,7 @@ def markdown(results: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sdes", nargs="+", default=["vp", "ve-edm", "cld-hsm"])
+    parser.add_argument("--sdes", nargs="+", default=["vp", "vp-edm", "ve-edm", "cld-hsm"])
     parser.add_argument("--decoders", nargs="+", default=[RECIPE_DECODER])
     parser.add_argument("--minutes", nargs="+", type=float, default=[2.5, 5.0, 10.0])
     parser.add_argument("--episodes", type=int, default=50)

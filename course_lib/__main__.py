@@ -140,7 +140,12 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce", help="train VP, VE, CLD (and the corrected processes) and write Table 1"
     )
-    p.add_argument("--sdes", nargs="+", default=None, help="subset of SDEs (default: all five)")
+    p.add_argument(
+        "--sdes",
+        nargs="+",
+        default=None,
+        help="subset of SDEs (default: every process of the two tables)",
+    )
     p.add_argument(
         "--retrain", action="store_true", help="train again even when a run has finished"
     )

@@ -19,18 +19,19 @@ from course_lib.train import TrainConfig
 
 #: SDEs of the paper's Table 1 and the corrected processes of notebook 10.
 PAPER_SDES = ("vp", "ve", "cld")
-CORRECTED_SDES = ("cld-hsm", "ve-edm")
+CORRECTED_SDES = ("cld-hsm", "ve-edm", "vp-edm")
 
 #: Solvers evaluated for each SDE, with their number of steps N. The paper does not state its N;
-#: the paper's processes and CLD-HSM get N = 50 for every solver (Heun spends two network calls per
-#: step; CLD-HSM's Euler and Heun are the exponential steps), VE-EDM the step counts its samplers
-#: are designed for (EDM: 10 Heun steps).
+#: the paper's processes, CLD-HSM and VP-EDM get N = 50 for every solver (Heun spends two network
+#: calls per step; CLD-HSM's Euler and Heun are the exponential steps), VE-EDM the step counts its
+#: samplers are designed for (EDM: 10 Heun steps).
 TABLE_SOLVERS: dict[str, dict[str, int]] = {
     "vp": {"euler": 50, "heun": 50, "em": 50},
     "ve": {"euler": 50, "heun": 50, "em": 50},
     "cld": {"euler": 50, "em": 50},
     "ve-edm": {"euler": 10, "heun": 10, "em": 40},
     "cld-hsm": {"euler": 50, "heun": 50, "em": 50, "sscs": 50},
+    "vp-edm": {"euler": 50, "heun": 50, "em": 50},
 }
 
 #: Sampler of each SDE in budgeted runs (time_to_score, the live runs of notebook 07): few network
@@ -38,13 +39,16 @@ TABLE_SOLVERS: dict[str, dict[str, int]] = {
 #: steps cost the shipped model 0.18 of score (0.747 against 0.926 at 50 steps). VE-EDM takes Euler
 #: 10, the better of Euler and Heun 10 on 200 seeds. CLD-HSM takes 25 exponential Heun steps: on
 #: a 10-minute cell (before the mirror) Heun 10 / 15 / 25 / 50 gave 0.858 / 0.946 / 0.956 / 0.951
-#: on the 50 test seeds (figures/recipe_ablation.md).
+#: on the 50 test seeds (figures/recipe_ablation.md). VP-EDM integrates VP's own probability-flow
+#: ODE, curved where VE's is straight: on a 5-minute cell Euler 10 / Heun 10 / Heun 25 / Heun 50
+#: gave 0.851 / 0.903 / 0.963 / 0.955, so it takes VP's Heun 25.
 BUDGET_SAMPLERS: dict[str, tuple[str, int]] = {
     "vp": ("heun", 25),
     "ve": ("em", 50),
     "cld": ("euler", 50),
     "ve-edm": ("euler", 10),
     "cld-hsm": ("heun", 25),
+    "vp-edm": ("heun", 25),
 }
 
 #: Targets of each 16-step chunk executed before the policy is called again. Training never reads

@@ -233,7 +233,7 @@ def write_tables(results: dict[str, dict[str, dict[str, Any]]], episodes: int = 
         (
             "table1_corrected",
             [s for s in (*PAPER_SDES, *CORRECTED_SDES) if s in results],
-            "Table 1 with the corrected processes (VE-EDM, CLD-HSM) beside the paper's",
+            "Table 1 with the corrected processes (VP-EDM, VE-EDM, CLD-HSM) beside the paper's",
         ),
     ):
         if not sdes:

@@ -219,7 +219,7 @@ display(
 
 # %%
 corrected = tables.read_table(tables.CORRECTED_TABLE)["results"]
-order = [s for s in ("vp", "ve", "ve-edm", "cld", "cld-hsm") if s in corrected]
+order = [s for s in ("vp", "vp-edm", "ve", "ve-edm", "cld", "cld-hsm") if s in corrected]
 display(Markdown(tables.table1_markdown(corrected, order)))
 for fixed in CORRECTED_SDES:
     original = {v: k for k, v in CORRECTION_OF.items()}[fixed]

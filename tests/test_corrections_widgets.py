@@ -16,6 +16,7 @@ from builders import make_policy
 from course_lib import toy
 from course_lib.analysis import chunks
 from course_lib.analysis import corrections as ex
+from course_lib.nets import DECODER_SIZES
 from course_lib.plots import corrections as fc
 from course_lib.pusht.observations import keypoint_obs
 from course_lib.widgets import corrections as wc
@@ -99,6 +100,32 @@ def test_ve_sampler_metrics_separate_the_two_processes():
     assert collapsed["ve"]["variance_ratio"] < 0.2 and collapsed["ve"]["w1"] > 0.3
     edm = ex.ve_sampler_metrics(35, "edm", "heun", n_samples=2000)
     assert edm["ve-edm"]["variance_error"] < 0.06 and edm["ve-edm"]["w1"] < 0.05
+
+
+def test_a_vp_edm_network_read_as_ve_edm_gives_the_same_denoiser():
+    """D from the VP-EDM policy at (m x, t_vp(sigma)) equals D from its VE-EDM reading at
+    (x, t_ve(sigma)): Tweedie's x_0 estimate (x + s^2 score)/m of both scores."""
+    vp = make_policy("vp-edm")
+    with torch.no_grad():  # an untrained network outputs ~0: move it off the trivial denoiser
+        for param in vp.decoder.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    ve = ex.vp_edm_as_ve_edm(vp)
+    assert ve.cfg.sde == "ve-edm" and (ve.cfg.solver, ve.cfg.steps) == ve.sde.default_sampler
+    assert ve.sde.sigma_data == vp.sde.sigma_data
+    gen = torch.Generator().manual_seed(0)
+    cond = torch.randn(6, DECODER_SIZES[vp.cfg.decoder].cond_dim, generator=gen)
+    x = torch.randn(6, vp.cfg.horizon, 2, generator=gen)
+    sigma = torch.tensor([0.02, 0.1, 0.5, 1.0, 5.0, 40.0], dtype=torch.float64)
+    t_vp, t_ve = vp.sde.time_of_noise_level(sigma), ve.sde.time_of_noise_level(sigma)
+    t_vp, t_ve = t_vp.float(), t_ve.float()
+    m = vp.sde.mean_coeff(t_vp)[:, None, None]
+    with torch.no_grad():
+        d_vp = vp.sde.x0_from_score(m * x, vp.score_fn(cond)(m * x, t_vp), t_vp)
+        d_ve = ve.sde.x0_from_score(x, ve.score_fn(cond)(x, t_ve), t_ve)
+    assert float(d_vp.abs().max()) > 0.1  # not the zero network
+    torch.testing.assert_close(d_vp, d_ve, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="only a 'vp-edm' policy"):
+        ex.vp_edm_as_ve_edm(make_policy("ve-edm"))
 
 
 # ------------------------------------------------------------------------------------ CLD

@@ -102,7 +102,14 @@ def test_controls_follow_the_chosen_sde(demo_frame, policies):
 
 # ------------------------------------------------------------------------------ chunk paths
 
-SAMPLERS = {"vp": "heun", "ve": "em", "cld": "em", "cld-hsm": "sscs", "ve-edm": "euler"}
+SAMPLERS = {
+    "vp": "heun",
+    "ve": "em",
+    "cld": "em",
+    "cld-hsm": "sscs",
+    "ve-edm": "euler",
+    "vp-edm": "heun",
+}
 
 
 @pytest.mark.parametrize("name", pw.SHIPPED_MODELS)

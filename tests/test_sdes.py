@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 # ---------------------------------------------------------------------- registry
 def test_names_and_get_build_every_sde():
-    assert sdes.NAMES == ("vp", "ve", "cld", "cld-hsm", "ve-edm")
+    assert sdes.NAMES == ("vp", "ve", "cld", "cld-hsm", "ve-edm", "vp-edm")
     for name in sdes.NAMES:
         sde = sdes.get(name)
         assert sde.name == name
@@ -273,6 +273,10 @@ def test_score_eps_x0_conversions_are_inverse(name):
 
 
 # ---------------------------------------------------------------------- parameterisation
+#: Processes with EDM's preconditioned denoiser D(x/m; sigma) = c_skip x/m + c_out F(c_in x/m).
+EDM_NAMES = ("ve-edm", "vp-edm")
+
+
 def exact_gaussian_net(sde, data_std: float):
     """net_fn(x_in, c_noise) whose output gives the exact score of N(0, data_std^2) data."""
     from course_lib import toy
@@ -280,10 +284,11 @@ def exact_gaussian_net(sde, data_std: float):
     score_fn = toy.gaussian_1d(data_std).score_fn(sde)
 
     def net(x_in, c_noise, scale: float = 1.0):
-        if sde.name == "ve-edm":
+        if sde.name in EDM_NAMES:  # x_in = c_in x / m with m = 1 for VE-EDM
             sigma = torch.exp(4 * c_noise)
-            state = x_in * torch.sqrt(sigma**2 + sde.sigma_data**2)[:, None]
             t = sde.time_of_noise_level(sigma).clamp(0, sde.T)
+            m = sde.mean_coeff(t)
+            state = x_in * (torch.sqrt(sigma**2 + sde.sigma_data**2) * m)[:, None]
         elif sde.name == "cld-hsm":
             scale_x, scale_v = (c[:, None] for c in sde.input_scales(c_noise))
             d = x_in.shape[-1] // 2
@@ -310,9 +315,8 @@ def test_network_round_trip_returns_the_exact_score(name):
     x_in, c_noise = sde.network_inputs(state, t)
     assert x_in.shape == state.shape and c_noise.shape == (64,)
     assert torch.allclose(sde.score_from_output(net(x_in, c_noise), state, t), exact, rtol=1e-9)
-    if name == "ve-edm":
-        assert float(c_noise.min()) >= math.log(0.01) / 4 - 1e-12
-        assert float(c_noise.max()) <= math.log(50.0) / 4 + 1e-12
+    if name in EDM_NAMES:
+        assert torch.allclose(c_noise, torch.log(sde.noise_level(t)) / 4)
     else:
         assert torch.allclose(c_noise, t)
 
@@ -328,8 +332,8 @@ def closed_form_min_loss(sde, s: float, t: float) -> float:
         L = torch.tensor([[lxx, 0.0], [lvx, lvv]], dtype=F64)
         return float(1.0 - (L.T @ torch.linalg.solve(C, L))[1, 1])  # Var(eps_v | u_t)
     a, sig = float(sde.mean_coeff(t)), float(sde.std(t))
-    if sde.name == "ve-edm":  # lambda(sigma) * posterior variance of x_0
-        sd = sde.sigma_data
+    if sde.name in EDM_NAMES:  # lambda(sigma) * posterior variance of x_0, sigma = std / mean
+        sd, sig = sde.sigma_data, sig / a
         return (sig**2 + sd**2) / (sig * sd) ** 2 * s**2 * sig**2 / (s**2 + sig**2)
     return a**2 * s**2 / (a**2 * s**2 + sig**2)  # posterior variance of eps
 
@@ -378,10 +382,7 @@ def test_sample_time_range_and_prior_shapes(name):
     sde = sdes.get(name)
     t = sde.sample_time(50_000, generator=gen(), dtype=F64)
     assert t.shape == (50_000,) and float(t.min()) >= sde.t_eps and float(t.max()) <= sde.T
-    if name not in (
-        "ve-edm",
-        "cld-hsm",
-    ):  # EDM's noise levels: tested below  # uniform on [t_eps, T]
+    if name not in (*EDM_NAMES, "cld-hsm"):  # uniform on [t_eps, T]; EDM's law is tested below
         mid = 0.5 * (sde.t_eps + sde.T)
         assert float(t.mean()) == pytest.approx(mid, rel=0.01)
     prior = sde.prior_sample((4, 8, 2), generator=gen(), dtype=F64)
@@ -397,6 +398,38 @@ def test_ve_edm_training_sigmas_are_truncated_lognormal():
     # truncation at ln 0.01 = -4.6 and ln 50 = 3.9 barely touches N(-1.2, 1.2^2)
     assert float(log_sigma.mean()) == pytest.approx(-1.2, abs=0.02)
     assert float(log_sigma.std()) == pytest.approx(1.2, abs=0.02)
+
+
+def test_vp_edm_training_sigmas_are_truncated_lognormal_over_the_vp_range():
+    sde = sdes.get("vp-edm")
+    t = sde.sample_time(200_000, generator=gen(), dtype=F64)
+    log_sigma = torch.log(sde.noise_level(t))
+    lo, hi = (math.log(float(sde.noise_level(v))) for v in (sde.t_eps, sde.T))
+    assert lo - 1e-9 <= float(log_sigma.min()) and float(log_sigma.max()) <= hi + 1e-9
+    assert float(log_sigma.mean()) == pytest.approx(-1.2, abs=0.02)
+    assert float(log_sigma.std()) == pytest.approx(1.2, abs=0.02)
+
+
+def test_vp_edm_network_sees_what_ve_edm_sees():
+    """x_t = m (x_0 + sigma n): VP-EDM's network input, noise code and loss at t equal VE-EDM's at
+    the time of the same sigma and the same noise (EDM Sec. 4: only the scale m(t) differs)."""
+    vp, ve = sdes.get("vp-edm"), sdes.get("ve-edm")
+    x0 = torch.rand(32, 16, 2, generator=gen(), dtype=F64) * 2 - 1
+    sigma = torch.exp(torch.linspace(math.log(0.02), math.log(40.0), 32, dtype=F64))
+    t_vp, t_ve = vp.time_of_noise_level(sigma), ve.time_of_noise_level(sigma)
+    assert torch.allclose(vp.noise_level(t_vp), sigma) and torch.allclose(ve.sigma(t_ve), sigma)
+    noised = x0 + sigma[:, None, None] * torch.randn(x0.shape, generator=gen(1), dtype=F64)
+    m = vp.mean_coeff(t_vp)[:, None, None]
+    pairs = zip(vp.network_inputs(m * noised, t_vp), ve.network_inputs(noised, t_ve), strict=True)
+    for a, b in pairs:
+        assert torch.allclose(a, b, atol=1e-12)
+
+    def net(x_in, c_noise):
+        return torch.tanh(x_in.flip(-1)) * c_noise[:, None, None]
+
+    loss_vp = vp.loss(net, x0, generator=gen(2), t=t_vp)
+    loss_ve = ve.loss(net, x0, generator=gen(2), t=t_ve)
+    assert torch.allclose(loss_vp, loss_ve, rtol=1e-9)
 
 
 def test_ve_edm_preconditioning_values():

@@ -21,6 +21,7 @@ def test_each_sde_record_lists_its_solvers():
         "cld": ("euler", "em"),
         "cld-hsm": ("euler", "heun", "em", "sscs"),
         "ve-edm": ("euler", "heun", "em"),
+        "vp-edm": ("euler", "heun", "em"),
     }
 
 

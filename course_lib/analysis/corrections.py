@@ -7,10 +7,13 @@ reversal, each measured with exact scores on the ``toy`` presets (deterministic 
   :func:`network_scales` shows what the preconditioning c_skip, c_out, c_in does.
 * CLD. The paper's sampler (Eqs. 10-11, position score as a force) against Dockhorn et al.'s exact
   reversal ("cld-hsm", velocity score of the joint density) on the two-mode toy.
+* VP. "vp-edm" keeps the paper's VP process and preconditions its network as EDM does; its
+  network then computes VE-EDM's denoiser, and :func:`vp_edm_as_ve_edm` samples it with VE's ODE.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,6 +23,7 @@ import torch
 from course_lib import sdes, solvers, toy
 from course_lib.analysis.samplers import SamplerSpec, ToyRun, sample_toy, toy_run
 from course_lib.arguments import check_count, check_positive
+from course_lib.policy import DiffusionPolicy
 from course_lib.sdes.cld_hsm import TIME_LAWS
 from course_lib.solvers.moments import linear_flow_map
 
@@ -249,3 +253,32 @@ def cld_time_laws(n_samples: int = 100_000, seed: int = 0) -> dict[str, np.ndarr
         )
         out[law] = np.log(hsm.effective_sigma(t).numpy())
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# VP: the paper's process, EDM's network
+# ---------------------------------------------------------------------------------------------
+
+
+def vp_edm_as_ve_edm(policy: DiffusionPolicy) -> DiffusionPolicy:
+    """The same weights read as a VE-EDM policy: one network, sampled on VE's ODE in sigma.
+
+    VP-EDM writes x_t = m (x_0 + sigma n) and gives its network c_in x_t/m and ln(sigma)/4; VE-EDM
+    gives c_in x and ln(sigma)/4 at x = x_0 + sigma n. Both train F towards (x_0 - c_skip x)/c_out,
+    so a trained VP-EDM network is a VE-EDM denoiser (EDM Sec. 4: the processes differ only in the
+    scale m(t) of one ODE). The copy takes VE-EDM's default sampler (Heun in sigma, rho = 7 grid).
+    """
+    if policy.cfg.sde != "vp-edm":
+        raise ValueError(f"only a 'vp-edm' policy has VE-EDM's network, got {policy.cfg.sde!r}")
+    cfg = dataclasses.replace(
+        policy.cfg,
+        sde="ve-edm",
+        sde_overrides={"sigma_data": policy.sde.sigma_data},
+        solver=None,
+        steps=None,
+    )
+    twin = DiffusionPolicy(
+        cfg, policy.obs_normalizer, policy.action_normalizer, metadata=dict(policy.metadata)
+    )
+    twin.load_state_dict(policy.state_dict())
+    return twin.to(policy.device).eval()

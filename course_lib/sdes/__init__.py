@@ -8,6 +8,7 @@ solvers, default sampler, stepping variable, see :class:`SDE`), and :func:`regis
 * ``"cld"``     the paper's critically damped Langevin dynamics and sampler (Sec. 2.3) - :mod:`.cld`
 * ``"cld-hsm"`` Dockhorn et al.'s CLD with hybrid score matching - :mod:`.cld_hsm`
 * ``"ve-edm"``  VE noise levels with Karras et al.'s preconditioning - :mod:`.ve_edm`
+* ``"vp-edm"``  the paper's VP process with Karras et al.'s preconditioning - :mod:`.vp_edm`
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from course_lib.sdes.kernel import IsotropicKernelSDE, PhaseSpaceKernelSDE
 from course_lib.sdes.ve import VESDE
 from course_lib.sdes.ve_edm import VEEDMSDE, EDMPreconditioning
 from course_lib.sdes.vp import VPSDE
+from course_lib.sdes.vp_edm import VPEDMSDE
 
 #: The registry: name -> SDE class. Adding a process is one module and one entry here (or a call
 #: to :func:`register` from outside the package).
@@ -54,7 +56,7 @@ def unregister(name: str) -> None:
     del _REGISTRY[name]
 
 
-for _cls in (VPSDE, VESDE, PaperCLD, CLDHSM, VEEDMSDE):
+for _cls in (VPSDE, VESDE, PaperCLD, CLDHSM, VEEDMSDE, VPEDMSDE):
     register(_cls)
 
 #: The processes of the course (the registry as shipped; :func:`names` includes later additions).
@@ -120,6 +122,7 @@ __all__ = [
     "TimeLike",
     "VEEDMSDE",
     "VESDE",
+    "VPEDMSDE",
     "VPSDE",
     "color",
     "get",

@@ -39,6 +39,19 @@ class EDMPreconditioning(NamedTuple):
     c_noise: Tensor
 
 
+def edm_preconditioning(sigma: Tensor, sigma_data: float) -> EDMPreconditioning:
+    """c_skip = sd^2/(sigma^2 + sd^2), c_out = sigma sd/sqrt(sigma^2 + sd^2),
+    c_in = 1/sqrt(sigma^2 + sd^2), c_noise = ln(sigma)/4 (EDM Table 1, sd = sigma_data)."""
+    sd2 = sigma_data**2
+    norm = torch.sqrt(sigma**2 + sd2)
+    return EDMPreconditioning(
+        c_skip=sd2 / (sigma**2 + sd2),
+        c_out=sigma * sigma_data / norm,
+        c_in=1.0 / norm,
+        c_noise=torch.log(sigma) / 4,
+    )
+
+
 class VEEDMSDE(VESDE):
     """VE noise levels with EDM preconditioning, loss weighting and sigma-stepping samplers."""
 
@@ -71,14 +84,7 @@ class VEEDMSDE(VESDE):
     # ------------------------------------------------------------------ preconditioning
     def preconditioning(self, sigma: Tensor) -> EDMPreconditioning:
         """``(c_skip, c_out, c_in, c_noise)`` at noise level sigma (EDM Table 1)."""
-        sd2 = self.sigma_data**2
-        norm = torch.sqrt(sigma**2 + sd2)
-        return EDMPreconditioning(
-            c_skip=sd2 / (sigma**2 + sd2),
-            c_out=sigma * self.sigma_data / norm,
-            c_in=1.0 / norm,
-            c_noise=torch.log(sigma) / 4,
-        )
+        return edm_preconditioning(sigma, self.sigma_data)
 
     def _precond(self, state: Tensor, t: TimeLike) -> tuple[EDMPreconditioning, Tensor]:
         """The coefficients at the state's times and sigma(t), shaped to multiply the state
