@@ -2,8 +2,8 @@
 
 The forward process is the paper's, unchanged: the cosine-schedule VP SDE (Eq. 3) with kernel
 x_t = m x_0 + s eps, m = sqrt(abar(t)), s = sqrt(1 - abar(t)) (:mod:`course_lib.sdes.vp`). What
-changes is the network around it (Karras et al. 2022, Sec. 4-5 and Table 1, "VP" column read with
-their preconditioning): write x_t = m (x_0 + sigma n) with the noise level sigma = s/m, so that
+changes is the network around it (Karras et al. 2022, Sec. 5, their own column of Table 1,
+applied to the VP process): write x_t = m (x_0 + sigma n) with the noise level sigma = s/m, so that
 x_t/m is "data plus noise" at level sigma, and learn the denoiser of that scaled state,
 
     D(x_t/m; sigma) = c_skip x_t/m + c_out F(c_in x_t/m; c_noise)     (EDM Eq. 7, Table 1)
@@ -12,9 +12,10 @@ x_t/m is "data plus noise" at level sigma, and learn the denoiser of that scaled
     ln sigma ~ N(p_mean, p_std^2), truncated to [sigma(t_eps), sigma(T)], t = sigma^-1(sigma).
 
 The network therefore sees exactly what VE-EDM's network sees (unit-variance input, ln(sigma)/4,
-unit-variance target): EDM's point that VP and VE differ only in the scale s(t) and sigma(t) of
-one ODE. Sampling integrates VP's own probability-flow ODE in t (paper Eq. 5 with this score) on
-the rho = 7 noise-level grid, and ends with Tweedie's denoising step, as VE-EDM does.
+unit-variance target): EDM's point that VP and VE differ only in the scale m(t) and the noise
+level sigma(t) of one ODE. Sampling integrates VP's own probability-flow ODE in t (the paper's
+Definition 5 with this score) on the rho = 7 noise-level grid, and ends with Tweedie's denoising
+step, as VE-EDM does.
 """
 
 from __future__ import annotations
