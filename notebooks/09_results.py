@@ -212,7 +212,8 @@ display(
 #
 # ## 3 · The corrected processes
 #
-# `table1_corrected.json` adds the two processes of notebook 10 next to the rows they replace:
+# `table1_corrected.json` adds the three processes of notebook 10 next to the rows they replace:
+# VP-EDM (the paper's VP process, a preconditioned denoiser trained on EDM's noise levels) for VP,
 # VE-EDM (the same noise levels, a preconditioned denoiser, steps in $\sigma$) for VE, and
 # CLD-HSM (Dockhorn et al.'s critically damped Langevin diffusion with hybrid score matching and
 # the exact reversal) for the paper's CLD.

@@ -26,7 +26,7 @@
 # Here we repair both with the published fixes, Karras et al.'s EDM sampler and preconditioning
 # (`"ve-edm"`) and Dockhorn et al.'s CLD with hybrid score matching (`"cld-hsm"`). We measure each
 # fix with exact scores, where every error is the sampler's, and then look at what the repairs do
-# on PushT. VP's sampler has no such flaw, yet VP learns slowest of the three on PushT; its third
+# on PushT. VP's sampler has no such flaw, yet on PushT the paper's VP learns slowly. The third
 # correction, `"vp-edm"`, keeps the paper's VP process and changes only its network's
 # parameterisation (Section 3.1).
 
@@ -434,8 +434,8 @@ for sentence in tables.improvement_summary(rows):
     print("·", sentence)
 
 # %% [markdown]
-# How to read it. Each sentence compares one cell with the paper's and with the
-# paper's process trained here by the same recipe: that second difference isolates what the
+# How to read it. Each sentence compares one cell with the paper's and with the paper's process
+# trained here by the same recipe: that second difference isolates what the
 # corrected process changes, since the network, data and evaluation are the same. The paper reports
 # "average goal coverage"; ours is the PushT protocol's mean over episodes of the maximum coverage
 # reward, so the first comparison mixes definitions, the second does not. With 50 episodes, one
@@ -455,7 +455,7 @@ for sentence in tables.improvement_summary(rows):
 # paper's VP instead regresses the noise $\boldsymbol\varepsilon$ at uniform $t$: near the data its target
 # is almost unpredictable, far from it the network must pass $\mathbf x_t$ through nearly unchanged.
 #
-# So a VP-EDM network *is* a VE-EDM denoiser (Karras et al., Sec. 4: VP and VE differ only in the
+# So a VP-EDM network *is* a VE-EDM denoiser (Karras et al., Secs. 2-3: VP and VE differ only in the
 # scale $m(t)$ of one ODE). Below the numbers say so: the same inputs at the same $\sigma$, and the
 # shipped VP-EDM sampled on its own curved ODE with Heun against its VE-EDM reading
 # (`vp_edm_as_ve_edm`) sampled on VE's straight ODE with 10 Euler steps in $\sigma$.

@@ -412,7 +412,7 @@ def test_vp_edm_training_sigmas_are_truncated_lognormal_over_the_vp_range():
 
 def test_vp_edm_network_sees_what_ve_edm_sees():
     """x_t = m (x_0 + sigma n): VP-EDM's network input, noise code and loss at t equal VE-EDM's at
-    the time of the same sigma and the same noise (EDM Sec. 4: only the scale m(t) differs)."""
+    the time of the same sigma and the same noise (EDM Secs. 2-3: only the scale m(t) differs)."""
     vp, ve = sdes.get("vp-edm"), sdes.get("ve-edm")
     x0 = torch.rand(32, 16, 2, generator=gen(), dtype=F64) * 2 - 1
     sigma = torch.exp(torch.linspace(math.log(0.02), math.log(40.0), 32, dtype=F64))

@@ -265,7 +265,7 @@ def vp_edm_as_ve_edm(policy: DiffusionPolicy) -> DiffusionPolicy:
 
     VP-EDM writes x_t = m (x_0 + sigma n) and gives its network c_in x_t/m and ln(sigma)/4; VE-EDM
     gives c_in x and ln(sigma)/4 at x = x_0 + sigma n. Both train F towards (x_0 - c_skip x)/c_out,
-    so a trained VP-EDM network is a VE-EDM denoiser (EDM Sec. 4: the processes differ only in the
+    so a trained VP-EDM network is a VE-EDM denoiser (EDM Secs. 2-3: the processes differ only in the
     scale m(t) of one ODE). The copy takes VE-EDM's default sampler (Heun in sigma, rho = 7 grid).
     """
     if policy.cfg.sde != "vp-edm":
