@@ -38,6 +38,14 @@ class EDMPreconditioning(NamedTuple):
     c_in: Tensor
     c_noise: Tensor
 
+    def network_inputs(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(c_in x, c_noise)``, the noise code one per sample of the batch x."""
+        return self.c_in * x, self.c_noise.expand(x.shape[0]).to(x.dtype)
+
+    def denoised(self, output: Tensor, x: Tensor) -> Tensor:
+        """D(x; sigma) = c_skip x + c_out F from the network output F."""
+        return self.c_skip * x + self.c_out * output
+
 
 def edm_preconditioning(sigma: Tensor, sigma_data: float) -> EDMPreconditioning:
     """c_skip = sd^2/(sigma^2 + sd^2), c_out = sigma sd/sqrt(sigma^2 + sd^2),
@@ -102,17 +110,13 @@ class VEEDMSDE(VESDE):
 
     def _denoised(self, c: EDMPreconditioning, output: Tensor, state: Tensor) -> Tensor:
         self.check_output(output, state)
-        return c.c_skip * state + c.c_out * output
-
-    @staticmethod
-    def _inputs(c: EDMPreconditioning, state: Tensor) -> tuple[Tensor, Tensor]:
-        return c.c_in * state, c.c_noise.expand(state.shape[0]).to(state.dtype)
+        return c.denoised(output, state)
 
     # ------------------------------------------------------------------ parameterisation
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """x_in = c_in x, c_noise = ln(sigma)/4 (in [-1.15, 0.98] for sigma in [0.01, 50])."""
         c, _ = self._precond(state, t)
-        return self._inputs(c, state)
+        return c.network_inputs(state)
 
     def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """score = (D(x; sigma) - x) / sigma^2."""
@@ -123,7 +127,7 @@ class VEEDMSDE(VESDE):
         """score = (D(x; sigma) - x) / sigma^2 with D = c_skip x + c_out F(c_in x, c_noise), the
         coefficients computed once per call (EDM Eq. 7)."""
         c, sigma = self._precond(state, t)
-        output = network(*self._inputs(c, state))
+        output = network(*c.network_inputs(state))
         return (self._denoised(c, output, state) - state) / sigma**2
 
     def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:

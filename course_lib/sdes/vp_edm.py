@@ -62,22 +62,17 @@ class VPEDMSDE(VPSDE):
         )
         return EDMPreconditioning(c_skip, c_out, c_in, c.c_noise), m, s
 
-    @staticmethod
-    def _denoised(c: EDMPreconditioning, output: Tensor, scaled: Tensor) -> Tensor:
-        """D = c_skip x/m + c_out F, with ``scaled`` = x/m."""
-        return c.c_skip * scaled + c.c_out * output
-
     # ------------------------------------------------------------------ parameterisation
     def network_inputs(self, state: Tensor, t: TimeLike) -> tuple[Tensor, Tensor]:
         """x_in = c_in x/m, c_noise = ln(sigma)/4."""
         c, m, _ = self._precond(state, t)
-        return c.c_in * (state / m), c.c_noise.expand(state.shape[0]).to(state.dtype)
+        return c.network_inputs(state / m)
 
     def score_from_output(self, output: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """score = (m D(x/m; sigma) - x) / s^2."""
         self.check_output(output, state)
         c, m, s = self._precond(state, t)
-        return (m * self._denoised(c, output, state / m) - state) / s**2
+        return (m * c.denoised(output, state / m) - state) / s**2
 
     def output_from_score(self, score: Tensor, state: Tensor, t: TimeLike) -> Tensor:
         """F = (D - c_skip x/m)/c_out with D = (x + s^2 score)/m."""
@@ -88,9 +83,9 @@ class VPEDMSDE(VPSDE):
         """score = (m D - x)/s^2 with the coefficients computed once per network call."""
         c, m, s = self._precond(state, t)
         scaled = state / m
-        output = network(c.c_in * scaled, c.c_noise.expand(state.shape[0]).to(state.dtype))
+        output = network(*c.network_inputs(scaled))
         self.check_output(output, state)
-        return (m * self._denoised(c, output, scaled) - state) / s**2
+        return (m * c.denoised(output, scaled) - state) / s**2
 
     def loss(self, net_fn: NetFn, x0: Tensor, generator=None, t=None) -> Tensor:
         """EDM loss ||D(x_t/m; sigma) - x_0||^2 / c_out^2 at x_t = m x_0 + s eps, data mean."""
@@ -99,4 +94,4 @@ class VPEDMSDE(VPSDE):
         x_t, _ = self.perturb(x0, tt, generator)
         output = self._run_net(net_fn, x_t, tt)
         c, m, _ = self._precond(x_t, tt)
-        return mean_over_data((self._denoised(c, output, x_t / m) - x0) ** 2 / c.c_out**2)
+        return mean_over_data((c.denoised(output, x_t / m) - x0) ** 2 / c.c_out**2)
