@@ -9,7 +9,8 @@ sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
 not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``), executed steps per chunk
 (``EXECUTED_STEPS``, which training does not read) or episode count has changed is evaluated again
-with its training figures kept. Writes a Markdown table and a plot of score against minutes.
+with its training figures kept, and one whose training recipe (``RECIPE_FIELDS``: learning rate,
+batch, EMA, ...) has changed is set aside and trained again. Writes a Markdown table and a plot of score against minutes.
 """
 
 from __future__ import annotations
@@ -45,6 +46,15 @@ def run_cell(
     run_dir = runs / f"{sde}-{decoder}-{minutes:g}min"
     result_path = run_dir / "result.json"
     solver, steps = BUDGET_SAMPLERS[sde]
+    policy_cfg, train_cfg = course_recipe(sde, minutes=minutes)
+    policy_cfg = dataclasses.replace(policy_cfg, decoder=decoder)
+    train_cfg = dataclasses.replace(train_cfg, num_threads=threads)
+    changed = _recipe_changes(run_dir, train_cfg) if result_path.exists() else {}
+    if changed:
+        stale = _set_aside(run_dir)
+        print(
+            f"{run_dir.name}: the recipe changed since it trained ({changed}); kept as {stale.name}"
+        )
     if result_path.exists():
         kept = json.loads(result_path.read_text())
         evaluated = (
@@ -60,9 +70,6 @@ def run_cell(
         kept.update(_evaluation(policy, solver, steps, episodes, max_steps))
         result_path.write_text(json.dumps(kept, indent=2))
         return kept
-    policy_cfg, train_cfg = course_recipe(sde, minutes=minutes)
-    policy_cfg = dataclasses.replace(policy_cfg, decoder=decoder)
-    train_cfg = dataclasses.replace(train_cfg, num_threads=threads)
     command = f"python -m course_lib train --sde {sde} --decoder {decoder} --minutes {minutes:g}"
     trained = train(policy_cfg, train_cfg, run_dir, progress=False, metadata={"command": command})
     history = trained.history
@@ -83,6 +90,26 @@ def run_cell(
     }
     result_path.write_text(json.dumps(result, indent=2))
     return result
+
+
+#: Training settings of the recipe that make a kept cell stale when they change.
+RECIPE_FIELDS = ("lr", "batch_size", "ema_decay", "weight_decay", "mirror")
+
+
+def _recipe_changes(run_dir: Path, train_cfg) -> dict[str, tuple]:
+    """Recipe settings the kept cell trained with that differ from ``train_cfg``: {field: (was, now)}."""
+    trained = DiffusionPolicy.load(run_dir / "policy.pt").metadata["train_config"]
+    now = dataclasses.asdict(train_cfg)
+    return {f: (trained[f], now[f]) for f in RECIPE_FIELDS if trained[f] != now[f]}
+
+
+def _set_aside(run_dir: Path) -> Path:
+    """Rename a stale cell's run directory to the first free ``<name>-stale-<k>``; nothing is deleted."""
+    k = 1
+    while (stale := run_dir.with_name(f"{run_dir.name}-stale-{k}")).exists():
+        k += 1
+    run_dir.rename(stale)
+    return stale
 
 
 def _evaluation(policy, solver: str, steps: int, episodes: int, max_steps: int) -> dict:

@@ -1,8 +1,8 @@
 """The course recipe: one (PolicyConfig, TrainConfig) per SDE, the single source of these settings.
 
 The recipe follows ../shared/CALIBRATION.md (keypoints + agent position over 2 steps, 16-step chunks,
-AdamW with lr 3e-3 (1e-3 in the calibration), warm-up then cosine decay fitted to the budget, EMA
-weights, batch 256), executes 6 targets of each chunk where the calibration executes 8
+AdamW with a learning rate per process (``RECIPE_LR``; 1e-3 in the calibration), warm-up then
+cosine decay fitted to the budget, EMA weights, batch 256), executes 6 targets of each chunk where the calibration executes 8
 (``EXECUTED_STEPS``), adds the mirror image of every demonstration (PushT is symmetric about the goal
 T's axis, ``course_lib.pusht.symmetry``: VE-EDM in 10 minutes went from 0.941 to 0.992 mean score
 on the 50 test seeds), with the paper's diffusion transformer as decoder, its tokens holding 4
@@ -63,6 +63,15 @@ RECIPE_DECODER = "course-p4"
 #: Wall-clock budget of the shipped models and of ``reproduce --minutes`` (2 CPU threads).
 RECIPE_MINUTES = 10.0
 
+#: AdamW's peak learning rate for each SDE (``DEFAULT_LR`` for those not named). At 5 minutes on 200
+#: held-out episodes (figures/recipe_ablation.md), 5e-3 against 3e-3 took VE-EDM from 0.962 (37.5 %)
+#: to 0.979 and 0.986 (49 %, 56.5 %; 8e-3: 0.956, 43.5 %) and VP-EDM from 0.932 (28 %) to 0.965
+#: (39 %); the same change cost VP (0.828 to 0.799) and CLD-HSM (0.890 to 0.824). The two
+#: EDM-preconditioned processes train with unit-variance targets at every noise level and take the
+#: higher rate; the others keep 3e-3.
+DEFAULT_LR = 3e-3
+RECIPE_LR: dict[str, float] = {"ve-edm": 5e-3, "vp-edm": 5e-3}
+
 #: Training steps of the course recipe (full mode) and of fast mode (CI, COURSE_FAST=1).
 FULL_STEPS = 5000
 FAST_STEPS = 150
@@ -86,7 +95,8 @@ def course_recipe(
     """Policy and training settings of the course for ``sde`` (fast mode shrinks only the steps).
 
     ``minutes`` trains for a wall-clock budget instead of a step count: the steps, warm-up and
-    cosine decay are fitted to it when the run starts (``course_lib.train``).
+    cosine decay are fitted to it when the run starts (``course_lib.train``). The learning rate is
+    ``RECIPE_LR[sde]`` (``DEFAULT_LR`` for the other processes).
     """
     fast = config.FAST if fast is None else fast
     total = steps if steps is not None else (FAST_STEPS if fast else FULL_STEPS)
@@ -98,6 +108,11 @@ def course_recipe(
         decoder=RECIPE_DECODER,
     )
     train = TrainConfig(
-        steps=total, batch_size=256, lr=3e-3, ema_decay=0.999, minutes=minutes, mirror=True
+        steps=total,
+        batch_size=256,
+        lr=RECIPE_LR.get(sde, DEFAULT_LR),
+        ema_decay=0.999,
+        minutes=minutes,
+        mirror=True,
     )
     return policy, train

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 
-from course_lib import config, reproduce, tables
+from course_lib import config, reproduce, sdes, tables
 from course_lib.__main__ import main
 from course_lib.data import load_pusht
 from course_lib.paper import PAPER_TABLE1
 from course_lib.policy import DiffusionPolicy, PolicyConfig
-from course_lib.recipes import TABLE_SOLVERS
+from course_lib.recipes import DEFAULT_LR, RECIPE_LR, TABLE_SOLVERS, course_recipe
 from course_lib.train import TrainConfig, export_policy, train
 
 
@@ -26,6 +26,15 @@ def _cell(score: float, steps: int) -> dict:
         "latency_ms": 20.0,
         "steps": steps,
     }
+
+
+def test_the_recipe_gives_each_process_its_learning_rate_and_names_only_registered_ones():
+    assert set(RECIPE_LR) <= set(sdes.names()), "a learning rate for an unknown SDE is a typo"
+    for sde in TABLE_SOLVERS:
+        assert course_recipe(sde, minutes=5)[1].lr == RECIPE_LR.get(sde, DEFAULT_LR)
+    assert {sde: course_recipe(sde)[1].lr for sde in ("vp", "ve", "cld")} == dict.fromkeys(
+        ("vp", "ve", "cld"), DEFAULT_LR
+    ), "the paper's processes train at the recipe's common rate"
 
 
 def test_tables_put_every_cell_beside_the_papers(tmp_path, monkeypatch):

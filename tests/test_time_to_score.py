@@ -9,6 +9,7 @@ import json
 import matplotlib
 import pytest
 
+from course_lib import recipes
 from course_lib.config import PROJECT_ROOT
 from course_lib.paper import CALIBRATION_TIME_TO_SCORE
 from course_lib.plots.results import time_to_score_figure
@@ -59,7 +60,8 @@ def test_one_tiny_budgeted_cell_trains_evaluates_and_is_kept(bench, tmp_path, mo
     from course_lib.data import load_pusht
 
     small = load_pusht().subset(range(8))
-    monkeypatch.setattr(bench, "train", _with_demos(bench.train, small))
+    train = bench.train
+    monkeypatch.setattr(bench, "train", _with_demos(train, small))
     result = bench.run_cell("ve-edm", "tiny", 0.1, tmp_path, episodes=2, threads=1, max_steps=16)
     assert result["steps"] >= 1 and 0.0 <= result["mean_score"] <= 1.0
     lo, hi = result["success_ci"]
@@ -82,9 +84,28 @@ def test_one_tiny_budgeted_cell_trains_evaluates_and_is_kept(bench, tmp_path, mo
     assert fewer["executed"] == 2 and fewer["steps"] == kept["steps"]
     assert json.loads((tmp_path / "ve-edm-tiny-0.1min" / "result.json").read_text()) == fewer
 
+    trained_again = []
+    monkeypatch.setattr(bench, "train", _recording(_with_demos(train, small), trained_again))
+    monkeypatch.setitem(recipes.RECIPE_LR, "ve-edm", 2 * recipes.RECIPE_LR["ve-edm"])
+    retrained = bench.run_cell("ve-edm", "tiny", 0.1, tmp_path, episodes=2, threads=1, max_steps=16)
+    assert len(trained_again) == 1, "a cell trained under another learning rate is trained again"
+    stale = tmp_path / "ve-edm-tiny-0.1min-stale-1"
+    assert json.loads((stale / "result.json").read_text()) == fewer, "the stale cell is kept aside"
+    assert retrained["steps"] >= 1
+    lr = bench.DiffusionPolicy.load(tmp_path / "ve-edm-tiny-0.1min" / "policy.pt").metadata
+    assert lr["train_config"]["lr"] == recipes.RECIPE_LR["ve-edm"]
+
 
 def _fails(*args, **kwargs):
     raise AssertionError("the cell was trained again")
+
+
+def _recording(train, calls: list):
+    def wrapped(*args, **kwargs):
+        calls.append(args)
+        return train(*args, **kwargs)
+
+    return wrapped
 
 
 def _with_demos(train, demos):
