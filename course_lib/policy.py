@@ -208,7 +208,8 @@ class DiffusionPolicy(nn.Module):
         generator: torch.Generator | None = None,
         return_path: bool = False,
     ):
-        """Reverse-time sampling of a normalised action chunk (batch, horizon, 2)."""
+        """Reverse-time sampling of a normalised action chunk (batch, horizon, 2), on the policy's
+        device whichever device ``generator`` draws on."""
         solver, steps = sampler_choice(self.cfg, solver, steps)
         cond = self.encode(obs)
         shape = (cond.shape[0], self.cfg.horizon, 2)
@@ -220,6 +221,7 @@ class DiffusionPolicy(nn.Module):
             steps=steps,
             generator=generator,
             return_path=return_path,
+            device=cond.device,
         )
 
     def prepare_obs(self, obs_history: Any) -> dict[str, torch.Tensor]:
