@@ -4,11 +4,12 @@
 # evaluates each run on 10 test seeds and prints samples/s and score; then the image policy's
 # samples/s on one GPU with channels-last and bf16 autocast side by side (course_lib.bench).
 #
-#   bash benchmarks/gpu_check.sh                 # 300 steps, global batch 256, bf16, channels-last
-#   STEPS=500 BATCH=128 AMP=0 bash benchmarks/gpu_check.sh
+#   bash benchmarks/gpu_check.sh                 # 300 steps, global batch 256, float32
+#   STEPS=500 BATCH=128 AMP=1 CHANNELS_LAST=1 bash benchmarks/gpu_check.sh
 #
 # Environment: STEPS (300), BATCH (256; rounded down to a multiple of the GPU count), SDE (vp),
-# AMP (1: --amp), CHANNELS_LAST (1: --channels-last), WORKERS (4: --num-workers, DataLoader
+# AMP (0; 1: --amp), CHANNELS_LAST (0; 1: --channels-last; on one H200 both were slower than
+# float32, figures/cuda_check.md), WORKERS (4: --num-workers, DataLoader
 # worker processes per GPU), OUT (runs/gpu-check), PYTHON (.venv/bin/python if present, else python).
 # A few hundred steps check the pipeline and measure throughput; they do not train a policy that
 # pushes the T well (expect a score near that of an untrained policy).
@@ -19,8 +20,8 @@ PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo pyth
 STEPS=${STEPS:-300}
 BATCH=${BATCH:-256}
 SDE=${SDE:-vp}
-AMP=${AMP:-1}
-CHANNELS_LAST=${CHANNELS_LAST:-1}
+AMP=${AMP:-0}
+CHANNELS_LAST=${CHANNELS_LAST:-0}
 WORKERS=${WORKERS:-4}
 OUT=${OUT:-runs/gpu-check}
 

@@ -424,11 +424,13 @@ if {"vp", "ve", "cld"} <= set(curves):
 # the batches do not depend on the number of workers and a resumed run finds its place), in pinned
 # memory, as uint8: the frames become float only on the GPU. `--amp` runs the forward pass, image
 # encoder included, in bfloat16; `--channels-last` keeps the ResNet in NHWC order, the layout
-# tensor cores want.
+# tensor cores want. Measure before adding them: on one H200 each made this policy slower
+# (float32 8,095 samples/s, bf16 with channels-last 6,913; `figures/cuda_check.md`), so the
+# commands below leave them out.
 #
 # ```
 # python -m course_lib train --sde vp --obs pixels --device cuda \
-#     --amp --channels-last --num-workers 4 --run-dir runs/vp-pixels
+#     --num-workers 4 --run-dir runs/vp-pixels
 # ```
 #
 # **All GPUs of one node.** `torchrun` starts one process per GPU; each takes its local GPU (NCCL).
@@ -440,8 +442,8 @@ if {"vp", "ve", "cld"} <= set(curves):
 #
 # ```
 # torchrun --standalone --nproc-per-node 8 -m course_lib train --sde vp --obs pixels \
-#     --amp --channels-last --num-workers 4 --batch-size 512 --run-dir runs/vp-pixels-8gpu
-# python -m course_lib train --nproc 8 --sde vp --obs pixels --amp --channels-last \
+#     --num-workers 4 --batch-size 512 --run-dir runs/vp-pixels-8gpu
+# python -m course_lib train --nproc 8 --sde vp --obs pixels \
 #     --num-workers 4 --batch-size 512 --run-dir runs/vp-pixels-8gpu      # the same job
 # ```
 #
@@ -455,7 +457,7 @@ if {"vp", "ve", "cld"} <= set(curves):
 # ```
 # torchrun --nnodes 2 --nproc-per-node 8 \
 #     --rdzv-backend c10d --rdzv-endpoint node0.cluster:29500 --rdzv-id pusht-vp-pixels \
-#     -m course_lib train --sde vp --obs pixels --amp --channels-last --num-workers 4 \
+#     -m course_lib train --sde vp --obs pixels --num-workers 4 \
 #     --batch-size 1024 --run-dir /shared/runs/vp-pixels-2x8
 # ```
 #
