@@ -9,7 +9,7 @@ sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
 not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``), executed steps per chunk
 (``EXECUTED_STEPS``, which training does not read) or episode count has changed is evaluated again
-with its training figures kept, and one whose training recipe (``RECIPE_FIELDS``: learning rate,
+with its training figures kept, and one whose training recipe (``recipes.RECIPE_FIELDS``: learning rate,
 batch, EMA, ...) has changed is set aside and trained again. Writes a Markdown table and a plot of score against minutes.
 """
 
@@ -29,8 +29,14 @@ from course_lib.paper import CALIBRATION_TIME_TO_SCORE
 from course_lib.plots.results import time_to_score_figure
 from course_lib.policy import DiffusionPolicy
 from course_lib.pusht import MAX_STEPS, evaluation_seeds
-from course_lib.recipes import BUDGET_SAMPLERS, EXECUTED_STEPS, RECIPE_DECODER, course_recipe
-from course_lib.train import train
+from course_lib.recipes import (
+    BUDGET_SAMPLERS,
+    EXECUTED_STEPS,
+    RECIPE_DECODER,
+    course_recipe,
+    recipe_changes,
+)
+from course_lib.train import set_aside, train
 
 
 def run_cell(
@@ -51,7 +57,7 @@ def run_cell(
     train_cfg = dataclasses.replace(train_cfg, num_threads=threads)
     changed = _recipe_changes(run_dir, train_cfg) if result_path.exists() else {}
     if changed:
-        stale = _set_aside(run_dir)
+        stale = set_aside(run_dir)
         print(
             f"{run_dir.name}: the recipe changed since it trained ({changed}); kept as {stale.name}"
         )
@@ -92,24 +98,10 @@ def run_cell(
     return result
 
 
-#: Training settings of the recipe that make a kept cell stale when they change.
-RECIPE_FIELDS = ("lr", "batch_size", "ema_decay", "weight_decay", "mirror")
-
-
 def _recipe_changes(run_dir: Path, train_cfg) -> dict[str, tuple]:
-    """Recipe settings the kept cell trained with that differ from ``train_cfg``: {field: (was, now)}."""
-    trained = DiffusionPolicy.load(run_dir / "policy.pt").metadata["train_config"]
-    now = dataclasses.asdict(train_cfg)
-    return {f: (trained[f], now[f]) for f in RECIPE_FIELDS if trained[f] != now[f]}
-
-
-def _set_aside(run_dir: Path) -> Path:
-    """Rename a stale cell's run directory to the first free ``<name>-stale-<k>``; nothing is deleted."""
-    k = 1
-    while (stale := run_dir.with_name(f"{run_dir.name}-stale-{k}")).exists():
-        k += 1
-    run_dir.rename(stale)
-    return stale
+    """What of the recipe changed since the kept cell trained (``recipes.recipe_changes``)."""
+    trained = DiffusionPolicy.load(run_dir / "policy.pt", device="cpu").metadata["train_config"]
+    return recipe_changes(trained, train_cfg)
 
 
 def _evaluation(policy, solver: str, steps: int, episodes: int, max_steps: int) -> dict:

@@ -13,6 +13,10 @@ choices that the recipe changes are listed in ``PAPER_DIFFERENCES`` so notebooks
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 from course_lib import config
 from course_lib.policy import PolicyConfig
 from course_lib.train import TrainConfig
@@ -72,6 +76,9 @@ RECIPE_MINUTES = 10.0
 DEFAULT_LR = 3e-3
 RECIPE_LR: dict[str, float] = {"ve-edm": 5e-3, "vp-edm": 5e-3}
 
+#: Training settings of the recipe: a finished run that trained with other values is stale.
+RECIPE_FIELDS = ("lr", "batch_size", "ema_decay", "weight_decay", "mirror")
+
 #: Training steps of the course recipe (full mode) and of fast mode (CI, COURSE_FAST=1).
 FULL_STEPS = 5000
 FAST_STEPS = 150
@@ -116,3 +123,10 @@ def course_recipe(
         mirror=True,
     )
     return policy, train
+
+
+def recipe_changes(trained: Mapping[str, Any], train_cfg: TrainConfig) -> dict[str, tuple]:
+    """The ``RECIPE_FIELDS`` in which a run's recorded ``train_config`` differs from ``train_cfg``,
+    as {field: (trained with, now)}; a field the run did not record counts as changed."""
+    now = dataclasses.asdict(train_cfg)
+    return {f: (trained.get(f), now[f]) for f in RECIPE_FIELDS if trained.get(f) != now[f]}

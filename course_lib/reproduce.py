@@ -29,9 +29,10 @@ from course_lib.recipes import (
     RECIPE_MINUTES,
     TABLE_SOLVERS,
     course_recipe,
+    recipe_changes,
 )
 from course_lib.shipped import PRETRAINED_DIR
-from course_lib.train import export_policy, read_loss_csv, train
+from course_lib.train import export_policy, read_loss_csv, set_aside, train
 
 
 def run_dir_for(runs: Path, sde: str) -> Path:
@@ -48,7 +49,9 @@ def ensure_trained(
     device: str = "auto",
     train_missing: bool = True,
 ) -> Path:
-    """Train ``sde`` with the course recipe unless a finished run exists; returns its policy path.
+    """Train ``sde`` with the course recipe unless a finished run of that recipe exists; returns its
+    policy path. A finished run of another recipe (``recipes.recipe_changes``: learning rate,
+    batch, ...) is set aside as ``<run>-stale-<k>`` and trained again.
 
     With ``train_missing=False`` an unfinished run is not continued: the EMA weights of its latest
     checkpoint are exported (``export_policy``) and the metadata says where it stopped. A
@@ -56,13 +59,16 @@ def ensure_trained(
     """
     run_dir = run_dir_for(runs, sde)
     policy_path = run_dir / "policy.pt"
+    policy_cfg, train_cfg = course_recipe(sde, steps=steps, minutes=minutes)
     if not retrain and is_finished(run_dir):
-        return policy_path
+        changed = recipe_changes(_train_config_of(policy_path), train_cfg)
+        if not changed or not train_missing:
+            return policy_path
+        print(f"{run_dir}: trained with another recipe ({changed}); kept as {set_aside(run_dir)}")
     if not train_missing:
         if not (run_dir / "checkpoint.pt").exists():
             raise FileNotFoundError(f"no run for {sde!r} in {run_dir}; train it first")
         return export_policy(run_dir)
-    policy_cfg, train_cfg = course_recipe(sde, steps=steps, minutes=minutes)
     train_cfg.device = device
     command = (
         f"python -m course_lib reproduce --sdes {sde}"
@@ -71,6 +77,10 @@ def ensure_trained(
     )
     train(policy_cfg, train_cfg, run_dir, resume=not retrain, metadata={"command": command})
     return policy_path
+
+
+def _train_config_of(policy_path: Path) -> dict[str, Any]:
+    return json.loads(read_checkpoint(policy_path).get("metadata", "{}")).get("train_config", {})
 
 
 def is_finished(run_dir: Path) -> bool:

@@ -254,6 +254,38 @@ def test_reproduce_does_not_take_a_stale_policy_as_finished(tmp_path):
     assert DiffusionPolicy.load(policy_path, device="cpu").metadata["steps"] == 2
 
 
+def test_reproduce_sets_aside_a_finished_run_of_another_recipe_and_trains_again(
+    tmp_path, monkeypatch
+):
+    import dataclasses
+
+    from course_lib import reproduce
+    from course_lib.data import load_pusht
+    from course_lib.recipes import course_recipe
+    from course_lib.train import train
+
+    demos = load_pusht().subset(range(4))
+    _, recipe = course_recipe("vp", steps=3)
+    recipe = dataclasses.replace(
+        recipe, warmup=1, val_every=3, ckpt_every=3, val_windows=16, device="cpu"
+    )
+    run_dir = reproduce.run_dir_for(tmp_path, "vp")
+    trained_again = []
+    monkeypatch.setattr(reproduce, "train", lambda *args, **kw: trained_again.append(args[2]))
+
+    train(PolicyConfig(decoder="tiny"), recipe, run_dir, demos=demos, progress=False)
+    assert reproduce.ensure_trained("vp", tmp_path, steps=3) == run_dir / "policy.pt"
+    assert trained_again == [], "a finished run of the same recipe is reused"
+
+    other = dataclasses.replace(recipe, lr=recipe.lr / 2)
+    train(PolicyConfig(decoder="tiny"), other, run_dir, demos=demos, progress=False, resume=False)
+    kept = (run_dir / "policy.pt").read_bytes()
+    reproduce.ensure_trained("vp", tmp_path, steps=3)
+    assert trained_again == [run_dir], "a finished run of another learning rate is trained again"
+    stale = tmp_path / f"{run_dir.name}-stale-1"
+    assert (stale / "policy.pt").read_bytes() == kept, "and kept aside, not deleted"
+
+
 # ------------------------------------------------------------------ 6 and 10. the command line
 
 

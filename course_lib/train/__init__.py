@@ -39,7 +39,7 @@ from course_lib.train.config import (
 )
 from course_lib.train.history import read_loss_csv
 from course_lib.train.loop import train
-from course_lib.train.resume import export_policy
+from course_lib.train.resume import export_policy, set_aside
 
 __all__ = [
     "ResumeConflict",
@@ -51,5 +51,6 @@ __all__ = [
     "export_policy",
     "lr_factor",
     "read_loss_csv",
+    "set_aside",
     "train",
 ]

@@ -66,6 +66,16 @@ def check_resume(
     return TrainConfig(**{**saved_train, **{k: wanted[k] for k in RESUMABLE_CHANGES}})
 
 
+def set_aside(run_dir: Path) -> Path:
+    """Rename ``run_dir`` to the first free ``<name>-stale-<k>`` and return that path: a run that
+    is no longer wanted is kept for comparison, never deleted."""
+    k = 1
+    while (stale := run_dir.with_name(f"{run_dir.name}-stale-{k}")).exists():
+        k += 1
+    run_dir.rename(stale)
+    return stale
+
+
 def clean_leftovers(run_dir: Path, fresh: bool) -> None:
     """Remove temporary files of interrupted writes; on a fresh start also the old results, so that
     nothing of an earlier run can pass for the new one's."""
