@@ -56,10 +56,11 @@ BUDGET_SAMPLERS: dict[str, tuple[str, int]] = {
 }
 
 #: Targets of each 16-step chunk executed before the policy is called again. Training never reads
-#: it (``policy.ROLLOUT_FIELDS``). The shipped VE-EDM (Euler 10), on 500 episodes from seed 100000:
-#: 4 / 5 / 6 / 7 / 8 executed gave 74 / 75 / 76 / 71 / 69 % success at mean score 0.990-0.993; on 500
-#: held-out episodes from seed 101000, 6 against 8: 74 % against 69 %. VP (Heun 25, 300 held-out
-#: episodes): 0.925 against 0.915, 16 % against 18 %; CLD-HSM (200 episodes): 0.935 against 0.929.
+#: it (``policy.ROLLOUT_FIELDS``). The VE-EDM shipped at lr 3e-3 (Euler 10), on 500 episodes from
+#: seed 100000: 4 / 5 / 6 / 7 / 8 executed gave 74 / 75 / 76 / 71 / 69 % success at mean score
+#: 0.990-0.993; on 500 held-out episodes from seed 101000, 6 against 8: 74 % against 69 %. VP
+#: (Heun 25, 300 held-out episodes): 0.925 against 0.915, 16 % against 18 %; CLD-HSM (200
+#: episodes): 0.935 against 0.929.
 EXECUTED_STEPS = 6
 
 #: Decoder of the course recipe (``course_lib.nets.DECODER_SIZES``).
