@@ -55,7 +55,8 @@ def run_cell(
     policy_cfg, train_cfg = course_recipe(sde, minutes=minutes)
     policy_cfg = dataclasses.replace(policy_cfg, decoder=decoder)
     train_cfg = dataclasses.replace(train_cfg, num_threads=threads)
-    changed = _recipe_changes(run_dir, train_cfg) if result_path.exists() else {}
+    trained_with = _trained_config(run_dir) if result_path.exists() else None
+    changed = recipe_changes(trained_with, train_cfg) if trained_with is not None else {}
     if changed:
         stale = set_aside(run_dir)
         print(
@@ -63,6 +64,9 @@ def run_cell(
         )
     if result_path.exists():
         kept = json.loads(result_path.read_text())
+        if "lr" not in kept:  # kept from before the table showed the learning rate
+            kept["lr"] = trained_with["lr"]
+            result_path.write_text(json.dumps(kept, indent=2))
         evaluated = (
             kept["solver"],
             kept["solver_steps"],
@@ -83,6 +87,7 @@ def run_cell(
         "sde": sde,
         "decoder": decoder,
         "minutes": minutes,
+        "lr": train_cfg.lr,
         "steps": trained.policy.metadata["steps"],
         "train_seconds": round(trained.seconds, 1),
         "measured_samples_per_s": trained.policy.metadata["budget"]["measured_samples_per_s"],
@@ -98,10 +103,9 @@ def run_cell(
     return result
 
 
-def _recipe_changes(run_dir: Path, train_cfg) -> dict[str, tuple]:
-    """What of the recipe changed since the kept cell trained (``recipes.recipe_changes``)."""
-    trained = DiffusionPolicy.load(run_dir / "policy.pt", device="cpu").metadata["train_config"]
-    return recipe_changes(trained, train_cfg)
+def _trained_config(run_dir: Path) -> dict:
+    """The training settings the kept cell's policy records."""
+    return DiffusionPolicy.load(run_dir / "policy.pt", device="cpu").metadata["train_config"]
 
 
 def _evaluation(policy, solver: str, steps: int, episodes: int, max_steps: int) -> dict:
@@ -151,7 +155,7 @@ def markdown(results: list[dict]) -> str:
             row.append(
                 f"**{r['mean_score']:.3f}** [{lo:.2f}, {hi:.2f}]<br>"
                 f"{100 * r['success_rate']:.0f} % [{100 * slo:.0f}, {100 * shi:.0f}]<br>"
-                f"{r['steps']} steps, {r['samples_per_s']:.0f}/s"
+                f"{r['steps']} steps, {r['samples_per_s']:.0f}/s, lr {r['lr']:g}"
             )
         lines.append("| " + " | ".join(row) + " |")
     for name, figures in CALIBRATION_TIME_TO_SCORE.items():

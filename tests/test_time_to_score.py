@@ -30,6 +30,7 @@ def bench():
 def _row(sde: str, minutes: float, score: float) -> dict:
     return {
         "sde": sde, "decoder": "course-p4", "minutes": minutes, "steps": 100, "samples_per_s": 2000.0,
+        "lr": 5e-3,
         "solver": "heun", "solver_steps": 10, "mean_score": score, "score_ci": (score - 0.05, score + 0.04),
         "success_rate": 0.34, "success_ci": (0.2241, 0.4785),
     }  # fmt: skip
@@ -40,7 +41,7 @@ def test_the_table_has_a_cell_per_budget_with_both_intervals_and_the_calibration
     table = bench.markdown(rows).splitlines()
     assert table[0] == "| SDE | decoder | sampler | 2.5 min | 5 min |"
     vp = next(line for line in table if line.startswith("| vp |"))
-    assert "**0.500** [0.45, 0.54]" in vp and "34 % [22, 48]" in vp and "2000/s" in vp
+    assert "**0.500** [0.45, 0.54]" in vp and "34 % [22, 48]" in vp and "2000/s, lr 0.005" in vp
     ve = next(line for line in table if line.startswith("| ve-edm |"))
     assert ve.split(" | ")[3] == "–", "a budget without a cell is marked, not left out"
     assert sum(line.startswith("| calibration |") for line in table) == len(
