@@ -9,8 +9,9 @@ sampler. Cells are kept in ``--runs`` (one run directory each,
 with ``result.json``), so an interrupted benchmark continues where it stopped and a finished cell is
 not trained again; a finished cell whose sampler (``BUDGET_SAMPLERS``), executed steps per chunk
 (``EXECUTED_STEPS``, which training does not read) or episode count has changed is evaluated again
-with its training figures kept, and one whose training recipe (``recipes.RECIPE_FIELDS``: learning rate,
-batch, EMA, ...) has changed is set aside and trained again. Writes a Markdown table and a plot of score against minutes.
+with its training figures kept, and one whose training recipe (``recipes.RECIPE_FIELDS``: learning
+rate, batch, EMA, ...) has changed is set aside and trained again. Writes a Markdown table and a
+plot of score against minutes.
 """
 
 from __future__ import annotations

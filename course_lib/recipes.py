@@ -2,13 +2,14 @@
 
 The recipe follows ../shared/CALIBRATION.md (keypoints + agent position over 2 steps, 16-step chunks,
 AdamW with a learning rate per process (``RECIPE_LR``; 1e-3 in the calibration), warm-up then
-cosine decay fitted to the budget, EMA weights, batch 256), executes 6 targets of each chunk where the calibration executes 8
-(``EXECUTED_STEPS``), adds the mirror image of every demonstration (PushT is symmetric about the goal
-T's axis, ``course_lib.pusht.symmetry``: VE-EDM in 10 minutes went from 0.941 to 0.992 mean score
-on the 50 test seeds), with the paper's diffusion transformer as decoder, its tokens holding 4
-consecutive actions (``"course-p4"``: 4 tokens per chunk, 2.9x the training throughput of one token
-per action on 2 CPU threads; ``decoder="course"`` keeps one token per action). The paper's own
-choices that the recipe changes are listed in ``PAPER_DIFFERENCES`` so notebooks can state them.
+cosine decay fitted to the budget, EMA weights, batch 256), executes 6 targets of each chunk where
+the calibration executes 8 (``EXECUTED_STEPS``), adds the mirror image of every demonstration
+(PushT is symmetric about the goal T's axis, ``course_lib.pusht.symmetry``: VE-EDM in 10 minutes
+went from 0.941 to 0.992 mean score on the 50 test seeds), with the paper's diffusion transformer
+as decoder, its tokens holding 4 consecutive actions (``"course-p4"``: 4 tokens per chunk, 2.9x the
+training throughput of one token per action on 2 CPU threads; ``decoder="course"`` keeps one token
+per action). The paper's own choices that the recipe changes are listed in ``PAPER_DIFFERENCES``
+so notebooks can state them.
 """
 
 from __future__ import annotations

@@ -62,7 +62,12 @@ def ensure_trained(
     policy_cfg, train_cfg = course_recipe(sde, steps=steps, minutes=minutes)
     if not retrain and is_finished(run_dir):
         changed = recipe_changes(_train_config_of(policy_path), train_cfg)
-        if not changed or not train_missing:
+        if not changed:
+            return policy_path
+        if not train_missing:
+            print(
+                f"{run_dir}: trained with another recipe ({changed}); used as it is (no training)"
+            )
             return policy_path
         print(f"{run_dir}: trained with another recipe ({changed}); kept as {set_aside(run_dir)}")
     if not train_missing:

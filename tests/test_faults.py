@@ -280,6 +280,10 @@ def test_reproduce_sets_aside_a_finished_run_of_another_recipe_and_trains_again(
     other = dataclasses.replace(recipe, lr=recipe.lr / 2)
     train(PolicyConfig(decoder="tiny"), other, run_dir, demos=demos, progress=False, resume=False)
     kept = (run_dir / "policy.pt").read_bytes()
+    assert reproduce.ensure_trained("vp", tmp_path, steps=3, train_missing=False) == (
+        run_dir / "policy.pt"
+    ), "--no-train uses the run as it is"
+    assert trained_again == [] and (run_dir / "policy.pt").read_bytes() == kept
     reproduce.ensure_trained("vp", tmp_path, steps=3)
     assert trained_again == [run_dir], "a finished run of another learning rate is trained again"
     stale = tmp_path / f"{run_dir.name}-stale-1"
