@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from course_lib import config
+from course_lib.checkpoints import read_metadata
 from course_lib.evaluate import evaluate
 from course_lib.paper import CALIBRATION_TIME_TO_SCORE
 from course_lib.plots.results import time_to_score_figure
@@ -56,7 +57,9 @@ def run_cell(
     policy_cfg, train_cfg = course_recipe(sde, minutes=minutes)
     policy_cfg = dataclasses.replace(policy_cfg, decoder=decoder)
     train_cfg = dataclasses.replace(train_cfg, num_threads=threads)
-    trained_with = _trained_config(run_dir) if result_path.exists() else None
+    trained_with = (
+        read_metadata(run_dir / "policy.pt")["train_config"] if result_path.exists() else None
+    )
     changed = recipe_changes(trained_with, train_cfg) if trained_with is not None else {}
     if changed:
         stale = set_aside(run_dir)
@@ -102,11 +105,6 @@ def run_cell(
     }
     result_path.write_text(json.dumps(result, indent=2))
     return result
-
-
-def _trained_config(run_dir: Path) -> dict:
-    """The training settings the kept cell's policy records."""
-    return DiffusionPolicy.load(run_dir / "policy.pt", device="cpu").metadata["train_config"]
 
 
 def _evaluation(policy, solver: str, steps: int, episodes: int, max_steps: int) -> dict:

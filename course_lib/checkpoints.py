@@ -58,6 +58,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return payload
 
 
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``metadata`` JSON object of a policy file (command, training config, budget, table row)
+    without building the network."""
+    return json_field(read_checkpoint(path), "metadata", str(path))
+
+
 def json_field(payload: Mapping[str, Any], key: str, source: str) -> dict[str, Any]:
     """``payload[key]`` parsed as a JSON object; CheckpointError when absent or not one."""
     if key not in payload:

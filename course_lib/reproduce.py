@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from course_lib import config, tables
+from course_lib.checkpoints import read_metadata
 from course_lib.evaluate import evaluate
 from course_lib.paper import CORRECTION_OF, PAPER_TABLE1
 from course_lib.plots import save_figure
@@ -61,7 +62,7 @@ def ensure_trained(
     policy_path = run_dir / "policy.pt"
     policy_cfg, train_cfg = course_recipe(sde, steps=steps, minutes=minutes)
     if not retrain and is_finished(run_dir):
-        changed = recipe_changes(_train_config_of(policy_path), train_cfg)
+        changed = recipe_changes(read_metadata(policy_path).get("train_config", {}), train_cfg)
         if not changed:
             return policy_path
         if not train_missing:
@@ -82,10 +83,6 @@ def ensure_trained(
     )
     train(policy_cfg, train_cfg, run_dir, resume=not retrain, metadata={"command": command})
     return policy_path
-
-
-def _train_config_of(policy_path: Path) -> dict[str, Any]:
-    return json.loads(read_checkpoint(policy_path).get("metadata", "{}")).get("train_config", {})
 
 
 def is_finished(run_dir: Path) -> bool:

@@ -109,6 +109,19 @@ def test_checkpoint_round_trip_gives_identical_actions(tmp_path):
     assert loaded.obs_type == "keypoints"
 
 
+def test_metadata_reads_back_without_building_the_policy(tmp_path):
+    from course_lib.checkpoints import read_metadata
+
+    policy = make_policy("ve")
+    policy.metadata = {"command": "test", "train_config": {"lr": 0.005}}
+    path = policy.save(tmp_path / "p.pt")
+    assert read_metadata(path) == policy.metadata == DiffusionPolicy.load(path, "cpu").metadata
+    payload = policy.checkpoint_payload()
+    payload["metadata"] = "[1, 2]"
+    with pytest.raises(CheckpointError, match="must be a JSON object"):
+        read_metadata(atomic_torch_save(payload, tmp_path / "list.pt"))
+
+
 def test_corrupt_foreign_and_future_checkpoints_give_clear_errors(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint at all")
