@@ -113,7 +113,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "checkpoint", help="a policy.pt / checkpoint.pt path, or a shipped name (vp, ve, cld, ...)"
     )
-    p.add_argument("--solver", default=None, help="euler, heun, em (plus sscs for cld-hsm)")
+    p.add_argument(
+        "--solver",
+        default=None,
+        help="euler, heun, em (plus ddim for vp, ve, vp-edm; sscs for cld-hsm)",
+    )
     p.add_argument("--steps", type=int, default=None, help="solver steps N")
     p.add_argument(
         "--n-action-steps",

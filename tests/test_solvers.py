@@ -16,17 +16,17 @@ ALL_PAIRS = [(name, s) for name in sdes.NAMES for s in sdes.sde_class(name).solv
 
 def test_each_sde_record_lists_its_solvers():
     assert {name: sdes.sde_class(name).solvers for name in sdes.NAMES} == {
-        "vp": ("euler", "heun", "em"),
-        "ve": ("euler", "heun", "em"),
+        "vp": ("euler", "heun", "em", "ddim"),
+        "ve": ("euler", "heun", "em", "ddim"),
         "cld": ("euler", "em"),
         "cld-hsm": ("euler", "heun", "em", "sscs"),
         "ve-edm": ("euler", "heun", "em"),
-        "vp-edm": ("euler", "heun", "em"),
+        "vp-edm": ("euler", "heun", "em", "ddim"),
     }
 
 
 def test_the_solver_table_has_one_record_per_solver():
-    assert solvers.solver_names() == ("euler", "heun", "em", "sscs")
+    assert solvers.solver_names() == ("euler", "heun", "em", "sscs", "ddim")
     stochastic = {name for name, s in solvers.SOLVER_TABLE.items() if s.stochastic}
     assert stochastic == {"em", "sscs"}
     for solver in solvers.SOLVER_TABLE.values():
@@ -184,7 +184,9 @@ def test_ve_edm_last_step_reaches_sigma_zero():
 # ---------------------------------------------------------------------- errors
 def test_unknown_solver_names_the_valid_ones():
     vp = sdes.get("vp")
-    with pytest.raises(ValueError, match="valid solvers for 'vp' are \\('euler', 'heun', 'em'\\)"):
+    with pytest.raises(
+        ValueError, match="valid solvers for 'vp' are \\('euler', 'heun', 'em', 'ddim'\\)"
+    ):
         solvers.sample(vp, toy.gaussian_1d().score_fn(vp), (2, 1), solver="rk4", steps=2)
     with pytest.raises(ValueError, match="sscs"):
         solvers.sample(vp, toy.gaussian_1d().score_fn(vp), (2, 1), solver="sscs", steps=2)

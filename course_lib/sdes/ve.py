@@ -38,6 +38,8 @@ class VESDE(IsotropicKernelSDE):
     label = "VE"
     color = "#d62728"
     default_sampler = ("em", 50)
+    #: The paper's three solvers, and DDIM, the exponential integrator of its ODE.
+    solvers = ("euler", "heun", "em", "ddim")
     denoise_final_default = True
 
     def __init__(

@@ -67,6 +67,8 @@ class VEEDMSDE(VESDE):
     label = "VE-EDM"
     color = "#ff7f0e"
     default_sampler = ("heun", 10)
+    #: VE's solvers without "ddim": stepping in sigma, Euler is the DDIM step.
+    solvers = ("euler", "heun", "em")
     stepping = "sigma"
     default_grid = "edm"
     denoise_final_default = True

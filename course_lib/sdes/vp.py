@@ -36,6 +36,8 @@ class VPSDE(IsotropicKernelSDE):
     label = "VP"
     color = "#1f77b4"
     default_sampler = ("euler", 50)
+    #: The paper's three solvers, and DDIM, the exponential integrator of its ODE.
+    solvers = ("euler", "heun", "em", "ddim")
     #: Laws of the training times: the paper's uniform t, or EDM's log-normal noise level.
     TIME_LAWS = ("uniform", "lognormal")
 

@@ -15,7 +15,8 @@ The network therefore sees exactly what VE-EDM's network sees (unit-variance inp
 unit-variance target): EDM's point that VP and VE differ only in the scale m(t) and the noise
 level sigma(t) of one ODE. Sampling integrates VP's own probability-flow ODE in t (the paper's
 Definition 5 with this score) on the rho = 7 noise-level grid, and ends with Tweedie's denoising
-step, as VE-EDM does.
+step, as VE-EDM does. The default sampler is DDIM with 10 steps (:mod:`course_lib.solvers.ddim`),
+which integrates the ODE's linear part exactly: in x/m it is VE-EDM's Euler step in sigma.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class VPEDMSDE(VPSDE):
     name = "vp-edm"
     label = "VP-EDM"
     color = "#17becf"
-    default_sampler = ("heun", 25)
+    default_sampler = ("ddim", 10)
     default_grid = "edm"
     denoise_final_default = True
 

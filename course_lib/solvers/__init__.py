@@ -7,6 +7,7 @@ time discretisations. The single steps are public so that notebooks and tests ca
 step (e.g. the linear map of Euler-Maruyama).
 """
 
+from course_lib.solvers.ddim import ddim_step
 from course_lib.solvers.diffusion import (
     ScoreFn,
     call_score,
@@ -51,6 +52,7 @@ __all__ = [
     "StepFn",
     "call_score",
     "check_solver",
+    "ddim_step",
     "denoise_step",
     "denoised",
     "edm_em_step",

@@ -16,6 +16,7 @@ and result tables read its label, colour and marker from here.
 | heun | Heun on the ODE (exponential for CLD-HSM) | EDM Heun | - |
 | em | Euler-Maruyama on the reverse SDE | EM in sigma^2 | Eqs. 10-11 |
 | sscs | splitting sampler (CLD-HSM) | - | - |
+| ddim | exponential integrator of the ODE (vp, ve, vp-edm) | - | - |
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch
 from torch import Tensor
 
 from course_lib.sdes import SDE
-from course_lib.solvers import diffusion, edm, exponential, langevin
+from course_lib.solvers import ddim, diffusion, edm, exponential, langevin
 from course_lib.solvers.diffusion import ScoreFn, noise_like
 
 #: ``step(sde, score_fn, x, s, s_next, generator) -> x'`` with s in the SDE's stepping variable.
@@ -83,6 +84,10 @@ def _sscs(sde, score_fn, x, t, t_next, generator):
     return langevin.sscs_step(sde, score_fn, x, t, t_next, generator)
 
 
+def _ddim(sde, score_fn, x, t, t_next, generator):
+    return ddim.ddim_step(sde, score_fn, x, t, t_next)
+
+
 # ---------------------------------------------------------------------- steps in sigma
 def _edm_euler(sde, score_fn, x, sigma, sigma_next, generator):
     return edm.edm_euler_step(sde, score_fn, x, sigma, sigma_next)
@@ -121,6 +126,7 @@ SOLVER_TABLE: dict[str, Solver] = {
         Solver("heun", "Heun", "#1f77b4", "s", "--", False, _HEUN),
         Solver("em", "Euler-Maruyama", "#2ca02c", "^", ":", True, _EM),
         Solver("sscs", "SSCS", "#9467bd", "D", "-.", True, _SSCS),
+        Solver("ddim", "DDIM", "#8c564b", "v", "-", False, {"t": _ddim}),
     )
 }
 
