@@ -207,16 +207,21 @@ def ship_policy(
 ) -> Path:
     """Copy a trained policy into the package so ``course_lib.pretrained(name)`` finds it.
 
-    With the policy's evaluated ``cells``, its default sampler becomes the best-scoring one and the
-    metadata keeps the table row, so ``policy.act(obs)`` uses what the table measured; ``executed``
-    (the cells' targets per chunk) becomes its ``n_action_steps``.
+    With the policy's evaluated ``cells``, its default sampler becomes the one that succeeded most
+    often, the higher mean score breaking ties, and the metadata keeps the table row, so
+    ``policy.act(obs)`` uses what the table measured; ``executed`` (the cells' targets per chunk)
+    becomes its ``n_action_steps``. Success decides because the mean scores of the corrected
+    processes sit within 0.02 of each other: VE-EDM's Heun 10 had the best mean (0.981) with 44 %
+    success, its Euler 10 0.976 with 80 % (77 % on 500 episodes).
     """
     PRETRAINED_DIR.mkdir(exist_ok=True)
     policy = DiffusionPolicy.load(policy_path, device="cpu")
     if executed is not None:
         policy.cfg.n_action_steps = executed
     if cells:
-        solver, cell = max(cells.items(), key=lambda item: item[1]["mean_score"])
+        solver, cell = max(
+            cells.items(), key=lambda item: (item[1].get("success_rate", 0.0), item[1]["mean_score"])
+        )
         policy.cfg.solver, policy.cfg.steps = solver, int(cell["steps"])
         policy.metadata["table_row"] = cells
     return policy.save(PRETRAINED_DIR / f"{name}.pt")

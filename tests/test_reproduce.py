@@ -96,6 +96,16 @@ def test_cells_are_evaluated_and_shipped_with_the_executed_steps_asked(tmp_path,
     )
     assert (shipped.cfg.n_action_steps, shipped.cfg.solver, shipped.cfg.steps) == (6, "euler", 2)
 
+    # the default sampler is the cell that succeeded most often; the mean score breaks ties
+    cells = {
+        "euler": {**cells["euler"], "mean_score": 0.98, "success_rate": 0.44, "steps": 2},
+        "heun": {**cells["euler"], "mean_score": 0.97, "success_rate": 0.80, "steps": 3},
+        "em": {**cells["euler"], "mean_score": 0.99, "success_rate": 0.80, "steps": 4},
+    }
+    shipped = DiffusionPolicy.load(reproduce.ship_policy(run_dir / "policy.pt", "vp", cells))
+    assert (shipped.cfg.solver, shipped.cfg.steps) == ("em", 4)
+    assert shipped.metadata["table_row"] == cells
+
 
 def test_an_unfinished_run_exports_its_ema_policy_and_says_so(tmp_path):
     demos = load_pusht().subset(range(6))
