@@ -48,7 +48,7 @@ TABLE_SOLVERS: dict[str, dict[str, int]] = {
 #: ODE, curved in t where VE's is straight in sigma: on a 5-minute cell Euler 10 / Heun 10 / Heun
 #: 25 / Heun 50 in t gave 0.851 / 0.903 / 0.963 / 0.955. DDIM, the exponential integrator of the
 #: same ODE, takes 10 network calls: on the lr 5e-3 5-minute cell it gave 0.981 and 51.5 % success
-#: against Heun 25's 0.964 and 37.5 % (200 episodes from seed 100000), 0.983 and 48.5 % against
+#: against Heun 25's 0.964 and 37.5 % (200 episodes from seed 100000), 0.979 and 51.5 % against
 #: 0.973 and 35 % on 200 held-out episodes (from seed 101000), so VP-EDM takes DDIM 10.
 BUDGET_SAMPLERS: dict[str, tuple[str, int]] = {
     "vp": ("heun", 25),

@@ -220,7 +220,8 @@ def ship_policy(
         policy.cfg.n_action_steps = executed
     if cells:
         solver, cell = max(
-            cells.items(), key=lambda item: (item[1].get("success_rate", 0.0), item[1]["mean_score"])
+            cells.items(),
+            key=lambda item: (item[1].get("success_rate", 0.0), item[1]["mean_score"]),
         )
         policy.cfg.solver, policy.cfg.steps = solver, int(cell["steps"])
         policy.metadata["table_row"] = cells

@@ -505,7 +505,7 @@ for label, (policy, solver, steps, calls) in same_network.items():
 # same weights on VE's ODE with Euler 10 0.964. The curvature that $m(t)$ puts into VP's ODE costs
 # Euler steps; in $\sigma$ the ODE is straight and 10 network calls do what 49 do in $t$. DDIM takes
 # those 10 calls on VP's own ODE: on 200 episodes of a later 5-minute cell it succeeded in 51.5 %
-# against Heun 25's 37.5 %, and the shipped VP-EDM with DDIM 10 succeeds in 74 % of 500 episodes
+# against Heun 25's 37.5 %, and the shipped VP-EDM with DDIM 10 succeeds in 69 % of 500 episodes
 # (Euler 50: 58 %). At 10 steps the first-order step narrows the samples (Gaussian data of
 # standard deviation 0.5 come out at 0.36), which here places the block more often. The paper's
 # VP, trained the same 5 minutes, scored 0.79-0.86 with every sampler tried: the gain is the

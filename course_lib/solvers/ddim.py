@@ -10,12 +10,15 @@ a step integrates it exactly:
 the DDIM step with eta = 0: the predicted noise (x - m D)/s is carried to the next noise level.
 It is Euler in sigma on y, VE-EDM's "euler" step in the coordinates of the process (for VE, m = 1,
 the two are the same step). It is exact in one step when D does not depend on sigma (a single
-data point), and of first order otherwise; the linear drift that curves VP's ODE in t is
-integrated exactly, so 10 steps on the rho = 7 grid sample VP-EDM where Euler in t needs 25.
+data point), and of first order otherwise. At few steps it narrows the samples toward D's mean
+(N(0, 0.5^2) data come out with standard deviation 0.36 after 10 steps on VP-EDM's rho = 7 grid).
+On the trained VP-EDM policies 10 DDIM steps succeed more often than 25 Heun steps in t
+(figures/recipe_ablation.md).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from course_lib.sdes.kernel import IsotropicKernelSDE
@@ -25,8 +28,12 @@ from course_lib.solvers.diffusion import ScoreFn, call_score
 def ddim_step(
     sde: IsotropicKernelSDE, score_fn: ScoreFn, x: Tensor, t: float, t_next: float
 ) -> Tensor:
-    """x' = m' D + s' (x - m D)/s with D = (x + s^2 score(x, t))/m."""
-    d = sde.x0_from_score(x, call_score(sde, score_fn, x, t), t)
-    m, s = float(sde.mean_coeff(t)), float(sde.std(t))
-    m_next, s_next = float(sde.mean_coeff(t_next)), float(sde.std(t_next))
+    """x' = m' D + s' (x - m D)/s with D = (x + s^2 score(x, t))/m.
+
+    The four coefficients come from one evaluation of m and s at (t, t'): at batch 1 the step's
+    cost is its scalar arithmetic, not the chunk's.
+    """
+    times = torch.tensor([t, t_next], dtype=torch.float64)
+    (m, m_next), (s, s_next) = sde.mean_coeff(times).tolist(), sde.std(times).tolist()
+    d = (x + s**2 * call_score(sde, score_fn, x, t)) / m
     return m_next * d + (s_next / s) * (x - m * d)
