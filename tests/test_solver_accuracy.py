@@ -75,6 +75,15 @@ def test_sampler_table_on_gaussian_and_mixture(name, solver, steps, tol, mixture
     assert float((y < 0).double().mean()) == pytest.approx(0.30, abs=0.01)
 
 
+def test_ddim_at_few_steps_narrows_the_samples():
+    """DDIM at 10 steps narrows N(0, 0.5^2) data to a standard deviation of 0.36 (exact: 0.5; Heun
+    25: 0.50): a lower-temperature sampler, which suits a policy that must place the block to a
+    few pixels (figures/recipe_ablation.md)."""
+    assert exact_output_variance("vp-edm", "ddim", 10) ** 0.5 < 0.8 * 0.5  # 0.36
+    assert exact_output_variance("vp-edm", "heun", 25) ** 0.5 == pytest.approx(0.5, abs=0.01)
+    assert exact_output_variance("vp-edm", "ddim", 400) ** 0.5 == pytest.approx(0.5, abs=0.01)
+
+
 @pytest.mark.parametrize(("name", "solver", "steps"), [("vp", "heun", 50), ("cld-hsm", "em", 200)])
 def test_sampled_variance_agrees_with_the_exact_one(name, solver, steps):
     x = draw(name, toy.gaussian_1d(0.5), solver, steps, N_GAUSS)

@@ -30,8 +30,10 @@ def ddim_step(
 ) -> Tensor:
     """x' = m' D + s' (x - m D)/s with D = (x + s^2 score(x, t))/m.
 
-    The four coefficients come from one evaluation of m and s at (t, t'): at batch 1 the step's
-    cost is its scalar arithmetic, not the chunk's.
+    The four coefficients come from one evaluation of m and s at (t, t'), and D is Tweedie's
+    ``sde.x0_from_score`` written with them (calling it would evaluate m and s at t again): at
+    batch 1 the step's cost is its scalar arithmetic, not the chunk's (13 ms a VP-EDM chunk
+    against 15-18 ms with separate evaluations).
     """
     times = torch.tensor([t, t_next], dtype=torch.float64)
     (m, m_next), (s, s_next) = sde.mean_coeff(times).tolist(), sde.std(times).tolist()
